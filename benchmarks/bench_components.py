@@ -1,0 +1,260 @@
+"""Benchmark of the component zoo: forward+backward time per training step, side by side, as ratios.
+
+1. The zoo's plain configuration (linear stem, ``mlp`` mixer, no TAP) against timm's
+   ``VisionTransformer`` of the same depth, width and heads, set up the same way: no class token,
+   mean-pooled tokens after the final LayerNorm (``global_pool="avg", fc_norm=False``), learned
+   position embedding, qkv bias, LayerScale 1.0, no dropout / drop path. Same parameter count.
+2. The overhead of TAP (K = 4: identity + dilations 1, 2, 3 in every block) and of each channel
+   mixer against the plain configuration.
+3. TAP's pooling (fixed-weight depthwise dilated convs) against the published unfold formulation,
+   at the model's token grid: time and peak memory of forward+backward.
+
+The models are timed round-robin (one step of each per round, in a shuffled order) and every ratio
+is the median over rounds of the ratio within a round, so that load from other processes hits all
+of them alike. Peak memory: on CUDA ``max_memory_allocated``; on CPU
+the glibc heap in use (``mallinfo2``) sampled after every aten op, relative to the start.
+
+    python benchmarks/bench_components.py                     # CPU, small size
+    python benchmarks/bench_components.py --device cuda --img-size 224 --batch-size 64 --depth 12
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import platform
+import random
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a plain checkout
+
+import components  # noqa: E402
+from components.tap import TokenAwarePooling  # noqa: E402
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    p.add_argument("--img-size", type=int, default=64)
+    p.add_argument("--patch-size", type=int, default=8)
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--embed-dim", type=int, default=192)
+    p.add_argument("--depth", type=int, default=6)
+    p.add_argument("--num-heads", type=int, default=3)
+    p.add_argument("--num-classes", type=int, default=100)
+    p.add_argument("--steps", type=int, default=20, help="timed rounds (each model one step per round)")
+    p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
+    p.add_argument("--seed", type=int, default=0)
+    return p.parse_args(argv)
+
+
+# ----------------------------------------------------------------------------------------------
+# Models
+
+
+def build_models(args: argparse.Namespace) -> dict[str, nn.Module]:
+    """timm's ViT, our plain config, TAP K=4, and one model per non-plain mixer."""
+    from timm.models.vision_transformer import VisionTransformer
+
+    common = dict(img_size=args.img_size, patch_size=args.patch_size, embed_dim=args.embed_dim,
+                  depth=args.depth, num_heads=args.num_heads, num_classes=args.num_classes, mlp_ratio=4.0)
+    models: dict[str, nn.Module] = {
+        "timm ViT": VisionTransformer(**common, class_token=False, global_pool="avg", fc_norm=False,
+                                      init_values=1.0, qkv_bias=True),
+        "plain": components.RobustViT(**common, stem="linear", mixer="mlp"),
+        "TAP K=4": components.RobustViT(**common, tap_dilations=(1, 2, 3)),
+    }
+    for mixer in sorted(components.MIXERS):
+        if mixer != "mlp":
+            models[f"mixer {mixer}"] = components.RobustViT(**common, mixer=mixer)
+    return models
+
+
+# ----------------------------------------------------------------------------------------------
+# TAP pooling vs the published unfold formulation
+
+
+class UnfoldTAP(nn.Module):
+    """The published TAP pooling: one (B, 9C, N) unfold per branch, mean over the 9 taps."""
+
+    def __init__(self, tap: TokenAwarePooling) -> None:
+        super().__init__()
+        self.tap = tap  # shares the branch-weight predictor, so both compute the same function
+
+    def forward(self, x: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
+        B, N, C = x.shape
+        H, W = hw
+        grid = x.transpose(1, 2).reshape(B, C, H, W)
+        w = self.tap.predictor(grid).softmax(dim=1)  # (B, K, H, W)
+        out = grid * w[:, :1]
+        for i, d in enumerate(self.tap.dilations, start=1):
+            cols = F.unfold(grid, kernel_size=3, dilation=d, padding=d)  # (B, 9C, N)
+            out = out + cols.view(B, C, 9, H, W).mean(dim=2) * w[:, i : i + 1]
+        return out.flatten(2).transpose(1, 2)
+
+
+# ----------------------------------------------------------------------------------------------
+# Measurement
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_round_robin(steps: dict[str, Callable[[], None]], rounds: int, warmup: int,
+                     device: torch.device) -> dict[str, list[float]]:
+    """Seconds per call of each step function, each called once per round in a shuffled order."""
+    for _ in range(warmup):
+        for fn in steps.values():
+            fn()
+    times: dict[str, list[float]] = {name: [] for name in steps}
+    order = list(steps)
+    rng = random.Random(0)
+    for _ in range(rounds):
+        rng.shuffle(order)  # no model always runs right after the same neighbour
+        for name in order:
+            fn = steps[name]
+            _sync(device)
+            t0 = time.perf_counter()
+            fn()
+            _sync(device)
+            times[name].append(time.perf_counter() - t0)
+    return times
+
+
+def paired_ratio(times: dict[str, list[float]], num: str, den: str) -> float:
+    """Median over rounds of ``time[num] / time[den]`` within the same round (robust to load drift)."""
+    return statistics.median(a / b for a, b in zip(times[num], times[den], strict=True))
+
+
+class _HeapPeak(TorchDispatchMode):
+    """Peak glibc heap in use (bytes above the start), sampled after every aten op."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        libc = ctypes.CDLL("libc.so.6")
+
+        class MallInfo2(ctypes.Structure):
+            _fields_ = [(n, ctypes.c_size_t) for n in
+                        "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost".split()]
+
+        libc.mallinfo2.restype = MallInfo2
+        self._mallinfo = libc.mallinfo2
+        self.base = self._in_use()
+        self.peak = 0
+
+    def _in_use(self) -> int:
+        info = self._mallinfo()
+        return info.uordblks + info.hblkhd
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        self.peak = max(self.peak, self._in_use() - self.base)
+        return out
+
+
+def peak_memory(fn: Callable[[], None], device: torch.device) -> int:
+    """Peak bytes allocated while ``fn`` runs (after one warm call)."""
+    fn()
+    if device.type == "cuda":
+        _sync(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        base = torch.cuda.memory_allocated(device)
+        fn()
+        _sync(device)
+        return torch.cuda.max_memory_allocated(device) - base
+    with _HeapPeak() as mode:
+        fn()
+    return mode.peak
+
+
+def train_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> Callable[[], None]:
+    def step() -> None:
+        model.zero_grad(set_to_none=True)
+        F.cross_entropy(model(x), y).backward()
+
+    return step
+
+
+def tap_step(module: nn.Module, x: torch.Tensor, hw: tuple[int, int], g: torch.Tensor) -> Callable[[], None]:
+    def step() -> None:
+        x.grad = None
+        module.zero_grad(set_to_none=True)
+        module(x, hw).backward(g)
+
+    return step
+
+
+# ----------------------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    device = torch.device(args.device)
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    cmd = "python benchmarks/bench_components.py " + " ".join(argv if argv is not None else sys.argv[1:])
+
+    models = {name: m.to(device).train() for name, m in build_models(args).items()}
+    x = torch.randn(args.batch_size, 3, args.img_size, args.img_size, device=device)
+    y = torch.randint(0, args.num_classes, (args.batch_size,), device=device)
+    params = {name: sum(p.numel() for p in m.parameters()) for name, m in models.items()}
+    step_times = time_round_robin({n: train_step(m, x, y) for n, m in models.items()},
+                                  args.steps, args.warmup, device)
+
+    # TAP pooling alone, at the model's token grid and width.
+    grid = args.img_size // args.patch_size
+    hw = (grid, grid)
+    tap = TokenAwarePooling(args.embed_dim, (1, 2, 3)).to(device).train()
+    ref = UnfoldTAP(tap)
+    tx = torch.randn(args.batch_size, grid * grid, args.embed_dim, device=device, requires_grad=True)
+    g = torch.randn_like(tx)
+    with torch.no_grad():
+        max_diff = (tap(tx, hw) - ref(tx, hw)).abs().max().item()
+    tap_fns = {"TAP (depthwise conv)": tap_step(tap, tx, hw, g), "TAP (unfold)": tap_step(ref, tx, hw, g)}
+    tap_times = time_round_robin(tap_fns, args.steps * 3, args.warmup, device)
+    tap_mem = {name: peak_memory(fn, device) for name, fn in tap_fns.items()}
+
+    # ---- report (markdown) ----
+    dev = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {args.threads} threads"
+    print(f"command: `{cmd}`")
+    print(f"device: {dev}; torch {torch.__version__}; python {platform.python_version()}")
+    print(f"model: img {args.img_size}, patch {args.patch_size} ({grid}x{grid} tokens), dim {args.embed_dim}, "
+          f"depth {args.depth}, heads {args.num_heads}, batch {args.batch_size}, fp32; "
+          f"median of {args.steps} round-robin rounds after {args.warmup} warm-up\n")
+    med = {name: statistics.median(ts) for name, ts in step_times.items()}
+    print("| model | params | fwd+bwd ms/step (median) | vs plain | vs timm ViT |")
+    print("|---|---|---|---|---|")
+    for name in step_times:
+        print(f"| {name} | {params[name] / 1e6:.2f}M | {med[name] * 1e3:.1f} | "
+              f"{paired_ratio(step_times, name, 'plain'):.3f}x | {paired_ratio(step_times, name, 'timm ViT'):.3f}x |")
+    ratio = paired_ratio(step_times, "plain", "timm ViT")
+    print(f"\nplain / timm ViT = {ratio:.3f} (target <= 1.10): {'OK' if ratio <= 1.10 else 'ABOVE TARGET'}")
+    print("(ratios: median over rounds of the ratio within a round)\n")
+    conv_t = statistics.median(tap_times["TAP (depthwise conv)"])
+    unf_t = statistics.median(tap_times["TAP (unfold)"])
+    tap_ratio = paired_ratio(tap_times, "TAP (unfold)", "TAP (depthwise conv)")
+    conv_m, unf_m = tap_mem["TAP (depthwise conv)"], tap_mem["TAP (unfold)"]
+    print(f"TAP pooling alone, K=4, input ({args.batch_size}, {grid * grid}, {args.embed_dim}), "
+          f"max |difference| {max_diff:.1e}:\n")
+    print("| implementation | fwd+bwd ms | peak memory MB |")
+    print("|---|---|---|")
+    print(f"| depthwise conv (ours) | {conv_t * 1e3:.2f} | {conv_m / 2**20:.1f} |")
+    print(f"| unfold (published) | {unf_t * 1e3:.2f} | {unf_m / 2**20:.1f} |")
+    print(f"\nunfold / ours: time {tap_ratio:.2f}x, peak memory {unf_m / max(conv_m, 1):.2f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

