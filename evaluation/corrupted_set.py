@@ -1,0 +1,268 @@
+"""Corrupted test sets: built once from a seed, cached on disk under a content hash, reused.
+
+A corrupted set holds, for every (corruption, severity), the corrupted copies of the same N test
+images, so every model is judged on exactly the same pixels. :func:`build_corrupted_set` is a pure
+function of its inputs: the content of the chosen clean images (hashed, so the data set, split and
+image size are covered), the subset size and seed that chose them, the corruptions, severities,
+parameter table, backend, device type and the engine version. The result is stored as
+``cache_dir/corrupted-<hash>.pt`` (uint8 tensors, ``torch.save``) and loaded when present.
+
+Two processes building the same set at once are safe: a lock file serialises them (the second
+finds the file the first wrote), and the file is written to a temporary name and renamed
+atomically, so a reader never sees half a file.
+
+Pre-made benchmarks on disk (ImageNet-C, CIFAR-10-C) are read as :class:`CorruptedSet` too, see
+:mod:`evaluation.data.corrupted_benchmarks`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from evaluation.corruptions import ALL_CORRUPTIONS, SEVERITIES, corrupt, get_table, parse_corruptions
+
+ENGINE_VERSION = "1"  # bump when any corruption's output changes, so old caches are not reused
+CHUNK = 64  # images corrupted per call; fixed so results never depend on a batch-size setting
+
+
+class CorruptedSet:
+    """Corrupted copies of N test images for each (corruption, severity).
+
+    Subclasses implement :meth:`_load` (uint8 (B, 3, H, W) images of items ``positions`` at one
+    corruption/severity).
+
+    Attributes:
+        corruptions: corruption names, in order.
+        severities: severities, in order.
+        labels: int64 (N,) labels of the N items.
+        source_indices: int64 (N,) index of each item in the clean data set it came from, or
+            ``None`` when unknown (then attention stability cannot pair clean and corrupted).
+        num_classes: number of classes.
+    """
+
+    def __init__(self, corruptions: Sequence[str], severities: Sequence[int], labels: torch.Tensor,
+                 source_indices: torch.Tensor | None, num_classes: int):
+        self.corruptions = tuple(corruptions)
+        self.severities = tuple(int(s) for s in severities)
+        self.labels = labels.long()
+        self.source_indices = None if source_indices is None else source_indices.long()
+        self.num_classes = int(num_classes)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def _load(self, corruption: str, severity: int, positions: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def _check(self, corruption: str, severity: int) -> None:
+        if corruption not in self.corruptions or severity not in self.severities:
+            raise ValueError(
+                f"({corruption!r}, {severity}) is not in this set: corruptions {list(self.corruptions)}, "
+                f"severities {list(self.severities)}"
+            )
+
+    def load(self, corruption: str, severity: int, positions: torch.Tensor) -> torch.Tensor:
+        """Float (B, 3, H, W) images in [0, 1] of the items at ``positions`` (int64 (B,))."""
+        self._check(corruption, severity)
+        return self._load(corruption, severity, positions).float() / 255
+
+    def batches(self, corruption: str, severity: int, batch_size: int = 256
+                ) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+        """Yield ``(images float (B, 3, H, W) in [0, 1], labels (B,), positions (B,))`` in order."""
+        self._check(corruption, severity)
+        for start in range(0, len(self), batch_size):
+            pos = torch.arange(start, min(start + batch_size, len(self)))
+            yield self._load(corruption, severity, pos).float() / 255, self.labels[pos], pos
+
+    def view(self, corruption: str, severity: int) -> Dataset:
+        """A ``Dataset`` of ``(image, label)`` for one corruption and severity."""
+        self._check(corruption, severity)
+        return _View(self, corruption, severity)
+
+
+class _View(Dataset):
+    def __init__(self, owner: CorruptedSet, corruption: str, severity: int):
+        self.owner, self.corruption, self.severity = owner, corruption, severity
+        self.num_classes = owner.num_classes
+
+    def __len__(self) -> int:
+        return len(self.owner)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        img = self.owner._load(self.corruption, self.severity, torch.tensor([i]))[0]
+        return img.float() / 255, int(self.owner.labels[i])
+
+
+class TensorCorruptedSet(CorruptedSet):
+    """A corrupted set in memory: ``images`` uint8 (C, S, N, 3, H, W) in corruption/severity order."""
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, source_indices: torch.Tensor | None,
+                 corruptions: Sequence[str], severities: Sequence[int], num_classes: int,
+                 spec: dict | None = None):
+        super().__init__(corruptions, severities, labels, source_indices, num_classes)
+        expected = (len(self.corruptions), len(self.severities), len(labels))
+        if images.dtype != torch.uint8 or tuple(images.shape[:3]) != expected:
+            raise ValueError(f"images must be uint8 with leading shape {expected}, got "
+                             f"{images.dtype} {tuple(images.shape)}")
+        self.images = images
+        self.spec = spec or {}
+        self.path: Path | None = None
+
+    def _load(self, corruption: str, severity: int, positions: torch.Tensor) -> torch.Tensor:
+        ci, si = self.corruptions.index(corruption), self.severities.index(severity)
+        return self.images[ci, si, positions]
+
+    def batches(self, corruption, severity, batch_size=256):
+        self._check(corruption, severity)
+        block = self.images[self.corruptions.index(corruption), self.severities.index(severity)]
+        for start in range(0, len(self), batch_size):
+            stop = min(start + batch_size, len(self))
+            yield block[start:stop].float() / 255, self.labels[start:stop], torch.arange(start, stop)
+
+
+def _chunk_seed(seed: int, corruption: str, severity: int, chunk: int) -> int:
+    # Independent of which other corruptions are in the set: keyed by the global corruption index.
+    ss = np.random.SeedSequence([int(seed), ALL_CORRUPTIONS.index(corruption), int(severity), int(chunk)])
+    return int(ss.generate_state(2, dtype=np.uint64)[0] % (2**62))
+
+
+def select_clean(dataset: Dataset, subset: int | None, seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The clean images chosen for a corrupted set: uint8 (N, 3, H, W), labels (N,), indices (N,)."""
+    n = len(dataset)
+    if subset is None or subset >= n:
+        idx = torch.arange(n)
+    else:
+        if subset < 1:
+            raise ValueError(f"subset must be a positive integer or None, got {subset!r}")
+        g = torch.Generator().manual_seed(int(seed))
+        idx = torch.randperm(n, generator=g)[:subset].sort().values
+    images, labels = [], []
+    for i in idx.tolist():
+        img, label = dataset[i]
+        images.append((img.clamp(0, 1) * 255).round().to(torch.uint8))
+        labels.append(int(label))
+    return torch.stack(images), torch.tensor(labels, dtype=torch.long), idx
+
+
+def corrupted_set_key(clean: torch.Tensor, labels: torch.Tensor, spec: dict) -> str:
+    """Content hash of the clean images, labels and build settings (hex, 20 characters)."""
+    h = hashlib.sha256()
+    h.update(clean.contiguous().numpy().tobytes())
+    h.update(labels.numpy().astype(np.int64).tobytes())
+    h.update(json.dumps(spec, sort_keys=True).encode())
+    return h.hexdigest()[:20]
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path):
+    """An exclusive advisory lock on ``path`` (no-op where fcntl is unavailable)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield
+        return
+    with open(path, "a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _progress(done: int, total: int, label: str, start: float, enabled: bool) -> None:
+    if not enabled:
+        return
+    elapsed = time.time() - start
+    end = "\n" if done == total else ""
+    sys.stderr.write(f"\rbuilding corrupted set: {done}/{total} {label:<28s} {elapsed:6.1f}s{end}")
+    sys.stderr.flush()
+
+
+def load_cached(path: str | os.PathLike) -> TensorCorruptedSet:
+    """Open a corrupted set written by :func:`build_corrupted_set`."""
+    blob = torch.load(path, map_location="cpu", weights_only=True)
+    spec = json.loads(blob["spec"])
+    src = blob["source_indices"]
+    out = TensorCorruptedSet(blob["images"], blob["labels"], src if src.numel() else None,
+                             spec["corruptions"], spec["severities"], int(blob["num_classes"]), spec)
+    out.path = Path(path)
+    return out
+
+
+def build_corrupted_set(dataset: Dataset, *, corruptions: Sequence[str] | str = "benchmark",
+                        severities: Sequence[int] = SEVERITIES, table: str = "imagenet", seed: int = 0,
+                        subset: int | None = None, cache_dir: str | os.PathLike = ".cache/corrupted",
+                        backend: str = "torch", progress: bool = True, device: str = "cpu"
+                        ) -> TensorCorruptedSet:
+    """Build (or load from ``cache_dir``) the corrupted copies of a test set.
+
+    Args:
+        dataset: the clean test set (``(image, label)`` items, ``num_classes`` attribute).
+        corruptions: names, or ``"benchmark"`` / ``"extra"`` / ``"all"``.
+        severities: severities 1..5.
+        table: corruption parameter table (``"imagenet"`` or ``"cifar10"``).
+        seed: picks the subset and seeds every corruption.
+        subset: number of clean images to use (seeded random choice); ``None`` = all.
+        cache_dir: folder of the cached sets (created if missing).
+        backend: ``"torch"`` or ``"reference"`` (part of the key: the two differ in random draws).
+        progress: print a progress line on stderr while building.
+        device: where the torch backend runs (``"cpu"``, ``"cuda"``); its type is part of the key.
+
+    Returns:
+        A :class:`TensorCorruptedSet` whose ``path`` is the cache file.
+    """
+    names = parse_corruptions(corruptions)
+    sevs = tuple(int(s) for s in severities)
+    for s in sevs:
+        if s not in SEVERITIES:
+            raise ValueError(f"severities must be in 1..5, got {list(severities)}")
+    get_table(table)
+    clean, labels, idx = select_clean(dataset, subset, seed)
+    spec = {
+        "engine": ENGINE_VERSION, "corruptions": list(names), "severities": list(sevs), "table": table,
+        "seed": int(seed), "subset": subset, "backend": backend, "device": torch.device(device).type,
+        "image_shape": list(clean.shape[1:]), "num_images": len(clean),
+    }
+    key = corrupted_set_key(clean, labels, spec)
+    folder = Path(cache_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"corrupted-{key}.pt"
+    with _file_lock(folder / f"corrupted-{key}.lock"):
+        if path.is_file():
+            return load_cached(path)
+        n = len(clean)
+        images = torch.empty((len(names), len(sevs), *clean.shape), dtype=torch.uint8)
+        total, done, start = len(names) * len(sevs), 0, time.time()
+        for ci, name in enumerate(names):
+            for si, sev in enumerate(sevs):
+                _progress(done, total, f"{name} s{sev}", start, progress)
+                for k, lo in enumerate(range(0, n, CHUNK)):
+                    batch = clean[lo:lo + CHUNK].to(device).float() / 255
+                    out = corrupt(batch, name, sev, table=table, backend=backend,
+                                  seed=_chunk_seed(seed, name, sev, k))
+                    images[ci, si, lo:lo + CHUNK] = (out * 255).round().to(torch.uint8).cpu()
+                done += 1
+        _progress(done, total, "done", start, progress)
+        blob = {"images": images, "labels": labels, "source_indices": idx,
+                "num_classes": int(dataset.num_classes), "spec": json.dumps(spec, sort_keys=True)}
+        fd, tmp = tempfile.mkstemp(prefix=f".corrupted-{key}-", suffix=".tmp", dir=folder)
+        os.close(fd)
+        try:
+            torch.save(blob, tmp)
+            os.replace(tmp, path)  # atomic: readers see the old state or the whole file
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+    return load_cached(path)

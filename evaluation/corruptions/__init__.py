@@ -1,0 +1,124 @@
+"""The corruption engine: 19 corruptions x 5 severities, two parameter tables, two backends.
+
+>>> from evaluation.corruptions import corrupt
+>>> y = corrupt(x, "fog", 3, table="imagenet", backend="torch", seed=0)  # x: (B, 3, H, W) in [0, 1]
+
+Backends:
+
+* ``"torch"`` (default, the fast one): batched torch operations on the whole batch, on the batch's
+  device (CPU or CUDA), for the corruptions in :data:`FAST_CORRUPTIONS`; ``jpeg_compression`` and
+  ``spatter`` run per image on the CPU (Pillow's JPEG codec; OpenCV edge/distance transforms), and
+  so does ``pixelate`` for CPU batches (Pillow's resize is faster there than batched matmuls).
+  :func:`fast_backend_coverage` says which. Both tables.
+* ``"reference"``: ``imagecorruptions`` per image, ImageNet-C table only.
+
+Outputs are float32 in [0, 1] on the 8-bit grid, quantised like the reference (``np.uint8``
+truncation). Same inputs, seed and device give the same images.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from evaluation.corruptions.fast import FAST_FUNCTIONS
+from evaluation.corruptions.reference import cpu_corrupt, reference_corrupt
+from evaluation.corruptions.tables import (
+    ALL_CORRUPTIONS,
+    BENCHMARK_CORRUPTIONS,
+    CIFAR10_TABLE,
+    EXTRA_CORRUPTIONS,
+    IMAGENET_TABLE,
+    SEVERITIES,
+    TABLES,
+    CorruptionTable,
+    check_corruption,
+    get_table,
+    params_for,
+)
+
+BACKENDS = ("torch", "reference")
+FAST_CORRUPTIONS: frozenset[str] = frozenset(FAST_FUNCTIONS)
+
+__all__ = [
+    "ALL_CORRUPTIONS", "BACKENDS", "BENCHMARK_CORRUPTIONS", "CIFAR10_TABLE", "EXTRA_CORRUPTIONS",
+    "CPU_PER_IMAGE_ON_CPU", "FAST_CORRUPTIONS", "IMAGENET_TABLE", "SEVERITIES", "TABLES", "CorruptionTable", "corrupt",
+    "fast_backend_coverage", "get_table", "params_for", "parse_corruptions",
+]
+
+
+# Corruptions the torch backend hands to Pillow per image when the batch is on the CPU, where
+# Pillow's C resampling is faster than batched matmuls (identical output, see the tests).
+CPU_PER_IMAGE_ON_CPU: frozenset[str] = frozenset({"pixelate"})
+
+
+def fast_backend_coverage(device: str | torch.device = "cpu") -> dict[str, str]:
+    """For each of the 19 corruptions, how the ``"torch"`` backend runs it on ``device``:
+    ``"torch"`` (batched torch ops) or ``"cpu-per-image"`` (a per-image CPU implementation:
+    Pillow's JPEG / resize, the NumPy/OpenCV spatter)."""
+    on_cpu = torch.device(device).type == "cpu"
+    out = {}
+    for name in ALL_CORRUPTIONS:
+        batched = name in FAST_FUNCTIONS and not (on_cpu and name in CPU_PER_IMAGE_ON_CPU)
+        out[name] = "torch" if batched else "cpu-per-image"
+    return out
+
+
+def parse_corruptions(spec: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """``"benchmark"`` (the 15), ``"extra"`` (4), ``"all"`` (19), or names (list or comma string)."""
+    if isinstance(spec, str):
+        groups = {"benchmark": BENCHMARK_CORRUPTIONS, "extra": EXTRA_CORRUPTIONS, "all": ALL_CORRUPTIONS}
+        if spec in groups:
+            return groups[spec]
+        spec = [s.strip() for s in spec.split(",") if s.strip()]
+    names = tuple(spec)
+    for name in names:
+        check_corruption(name, 1)
+    if not names:
+        raise ValueError("no corruption named; give 'benchmark', 'extra', 'all' or corruption names")
+    return names
+
+
+def _quantise(y: torch.Tensor) -> torch.Tensor:
+    # np.uint8(float in [0, 255]) truncates; a small epsilon keeps float32 round-off from
+    # pulling exact integers one level down.
+    return y.clamp(0, 1).mul_(255).add_(1e-3).floor_().div_(255)  # one new tensor, then in place
+
+
+def corrupt(images: torch.Tensor, name: str, severity: int, *, table: str = "imagenet",
+            backend: str = "torch", seed: int = 0) -> torch.Tensor:
+    """Corrupt ``images`` ((3, H, W) or (B, 3, H, W), float in [0, 1]) with ``name`` at ``severity``.
+
+    Args:
+        images: the clean images; values are rounded to the 8-bit grid first.
+        name: one of :data:`ALL_CORRUPTIONS`.
+        severity: 1..5.
+        table: ``"imagenet"`` or ``"cifar10"`` (see :mod:`evaluation.corruptions.tables`).
+        backend: ``"torch"`` (fast, both tables) or ``"reference"`` (imagecorruptions, ImageNet table).
+        seed: the random seed; the same seed gives the same images.
+
+    Returns:
+        Float32 tensor of the input's shape and device, in [0, 1], on the 8-bit grid.
+    """
+    check_corruption(name, severity)
+    tab = get_table(table)
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; valid backends: {list(BACKENDS)}")
+    if images.dim() not in (3, 4) or images.shape[-3] != 3:
+        raise ValueError(f"images must be (3, H, W) or (B, 3, H, W), got shape {tuple(images.shape)}")
+    single = images.dim() == 3
+    x = images[None] if single else images
+    x = (torch.round(x.float().clamp(0, 1) * 255) / 255).contiguous()
+    if backend == "reference":
+        if tab.name != "imagenet":
+            raise ValueError(
+                "the reference backend (imagecorruptions) implements the ImageNet-C table only; "
+                f"use backend='torch' for table {table!r}"
+            )
+        out = reference_corrupt(x, name, severity, seed)
+    elif name in FAST_FUNCTIONS and not (x.device.type == "cpu" and name in CPU_PER_IMAGE_ON_CPU):
+        g = torch.Generator(device=x.device)
+        g.manual_seed(int(seed))
+        out = _quantise(FAST_FUNCTIONS[name](x, params_for(tab, name, severity), tab, g))
+    else:
+        out = cpu_corrupt(x, name, severity, tab.name, seed)
+    return out[0] if single else out

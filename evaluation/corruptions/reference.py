@@ -1,0 +1,132 @@
+"""The reference backend (``imagecorruptions``) and the per-image CPU paths of the fast backend.
+
+``reference_corrupt`` runs the maintained package ``imagecorruptions`` (pip name
+``imagecorruptions-imaug``) image by image. That package implements the ImageNet-C table only, so
+the reference backend refuses ``table="cifar10"``; the CIFAR-10-C table is served by the fast
+backend (see ``fast.py`` for what follows make_cifar_c and what does not).
+
+Randomness: the reference draws from NumPy's global generator (and from ``seed`` arguments for
+impulse noise and glass blur). Image ``i`` of a call with seed ``s`` is corrupted under the global
+state seeded from ``SeedSequence([s, i])``; the caller's global NumPy state is restored afterwards.
+
+``jpeg_pil``, ``spatter_numpy`` and ``pixelate_pil`` are what the fast backend runs per image on the
+CPU (pixelate only for CPU tensors: Pillow's resize beats batched matmuls there; CUDA tensors use
+the torch version). They take their parameters from the table, so they serve both tables; with the
+ImageNet table they give exactly the reference's output for the same NumPy draws (tested).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from io import BytesIO
+
+import numpy as np
+import torch
+from PIL import Image
+
+from evaluation.corruptions.tables import params_for
+
+
+def image_seed(seed: int, index: int) -> int:
+    """The 32-bit seed of image ``index`` in a call seeded with ``seed``."""
+    return int(np.random.SeedSequence([int(seed), int(index)]).generate_state(1)[0])
+
+
+def per_image(images: torch.Tensor, fn: Callable[[np.ndarray, int], np.ndarray], seed: int) -> torch.Tensor:
+    """Apply ``fn(uint8 HWC image, image seed) -> uint8 HWC`` to each image of (B, 3, H, W)."""
+    batch = (images.detach().float().clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+    out = np.stack([np.asarray(fn(np.ascontiguousarray(img), image_seed(seed, i)), dtype=np.uint8)
+                    for i, img in enumerate(batch)])
+    return (torch.from_numpy(out).permute(0, 3, 1, 2).float() / 255).to(images.device)
+
+
+def reference_corrupt(images: torch.Tensor, name: str, severity: int, seed: int = 0) -> torch.Tensor:
+    """Corrupt (B, 3, H, W) images with ``imagecorruptions`` (ImageNet-C table), one by one."""
+    from imagecorruptions import corrupt as ic_corrupt
+
+    def one(img: np.ndarray, s: int) -> np.ndarray:
+        state = np.random.get_state()
+        try:
+            np.random.seed(s)
+            kwargs = {"seed": s} if name in ("impulse_noise", "glass_blur") else {}
+            return ic_corrupt(img, severity=severity, corruption_name=name, **kwargs)
+        finally:
+            np.random.set_state(state)
+
+    return per_image(images, one, seed)
+
+
+def jpeg_pil(image: np.ndarray, quality: int) -> np.ndarray:
+    """Encode and decode with Pillow's JPEG at ``quality`` (what both reference scripts do)."""
+    buf = BytesIO()
+    Image.fromarray(image).save(buf, "JPEG", quality=int(quality))
+    buf.seek(0)
+    return np.array(Image.open(buf).convert("RGB"))
+
+
+def pixelate_pil(image: np.ndarray, c: float, upsample: str) -> np.ndarray:
+    """Pillow BOX downscale to ``int(side * c)``, then back up with ``upsample`` ("nearest"/"box")."""
+    h, w = image.shape[:2]
+    up = Image.NEAREST if upsample == "nearest" else Image.BOX
+    small = Image.fromarray(image).resize((int(w * c), int(h * c)), Image.BOX)
+    return np.array(small.resize((w, h), up))
+
+
+def spatter_numpy(image: np.ndarray, c: tuple, rng: np.random.RandomState) -> np.ndarray:
+    """Spatter with parameters ``c`` (loc, scale, sigma, threshold, intensity, mode), uint8 in and out.
+
+    The same steps as the reference (water: Canny edges, distance transform, histogram
+    equalisation and an emboss kernel shape the drops; mud: thresholded blurred blobs), drawing
+    from ``rng`` in the reference's order.
+    """
+    import cv2
+    from skimage.filters import gaussian
+
+    x = image.astype(np.float32) / 255.0
+    liquid = rng.normal(size=x.shape[:2], loc=c[0], scale=c[1])
+    liquid = gaussian(liquid, sigma=c[2])
+    liquid[liquid < c[3]] = 0
+    if c[5] == 0:  # water drops, pale turquoise
+        liquid8 = (liquid * 255).astype(np.uint8)
+        dist = 255 - cv2.Canny(liquid8, 50, 150)
+        dist = cv2.distanceTransform(dist, cv2.DIST_L2, 5)
+        _, dist = cv2.threshold(dist, 20, 20, cv2.THRESH_TRUNC)
+        dist = cv2.blur(dist, (3, 3)).astype(np.uint8)
+        dist = cv2.equalizeHist(dist)
+        ker = np.array([[-2, -1, 0], [-1, 1, 1], [0, 1, 2]])
+        dist = cv2.filter2D(dist, cv2.CV_8U, ker)
+        dist = cv2.blur(dist, (3, 3)).astype(np.float32)
+        m = cv2.cvtColor(liquid8 * dist, cv2.COLOR_GRAY2BGRA)
+        m /= np.max(m, axis=(0, 1))
+        m *= c[4]
+        ones = np.ones_like(m[..., :1])
+        color = np.concatenate((175 / 255.0 * ones, 238 / 255.0 * ones, 238 / 255.0 * ones), axis=2)
+        color = cv2.cvtColor(color, cv2.COLOR_BGR2BGRA)
+        xa = cv2.cvtColor(x, cv2.COLOR_BGR2BGRA)
+        out = cv2.cvtColor(np.clip(xa + m * color, 0, 1), cv2.COLOR_BGRA2BGR) * 255
+    else:  # mud, brown
+        m = np.where(liquid > c[3], 1, 0)
+        m = gaussian(m.astype(np.float32), sigma=c[4])
+        m[m < 0.8] = 0
+        ones = np.ones_like(x[..., :1])
+        color = np.concatenate((63 / 255.0 * ones, 42 / 255.0 * ones, 20 / 255.0 * ones), axis=2)
+        color *= m[..., np.newaxis]
+        x *= 1 - m[..., np.newaxis]
+        out = np.clip(x + color, 0, 1) * 255
+    return np.uint8(out)
+
+
+def cpu_corrupt(images: torch.Tensor, name: str, severity: int, table: str, seed: int) -> torch.Tensor:
+    """The fast backend's per-image CPU paths (jpeg_compression, spatter, and pixelate on CPU)
+    with ``table``'s parameters."""
+    from evaluation.corruptions.tables import get_table
+
+    c = params_for(table, name, severity)
+    if name == "jpeg_compression":
+        return per_image(images, lambda img, s: jpeg_pil(img, c), seed)
+    if name == "spatter":
+        return per_image(images, lambda img, s: spatter_numpy(img, c, np.random.RandomState(s)), seed)
+    if name == "pixelate":
+        upsample = get_table(table).pixelate_upsample
+        return per_image(images, lambda img, s: pixelate_pil(img, c, upsample), seed)
+    raise ValueError(f"no CPU path for corruption {name!r}")

@@ -1,0 +1,78 @@
+"""``search eval``: a timm model name with kwargs, a saved checkpoint, and user errors (exit 2)."""
+
+from __future__ import annotations
+
+import json
+
+import timm
+import torch
+
+from search.cli import main
+from tests.evaluation.conftest import tiny_vit_kwargs
+
+COMMON = ["--subset", "12", "--corruptions", "contrast,gaussian_noise", "--severities", "2",
+          "--no-progress", "--batch-size", "64"]
+
+
+def test_eval_model_name(tmp_path, capsys):
+    kwargs = {k: v for k, v in tiny_vit_kwargs().items() if k != "num_classes"}
+    rc = main(["eval", "vit_tiny_patch16_224", "--model-kwargs", json.dumps(kwargs),
+               "--cache-dir", str(tmp_path), "--json", str(tmp_path / "m.json"), *COMMON])
+    out = capsys.readouterr().out
+    assert rc == 0
+    assert "contrast" in out and "clean accuracy" in out and "normalised by: none" in out
+    flat = json.loads((tmp_path / "m.json").read_text())
+    assert {"clean_accuracy", "mce", "error/contrast/2"} <= set(flat)
+
+
+def test_eval_checkpoint(tmp_path, capsys):
+    kwargs = tiny_vit_kwargs()
+    torch.manual_seed(0)
+    model = timm.create_model("vit_tiny_patch16_224", **kwargs)
+    ckpt = tmp_path / "model.pt"
+    torch.save({"model_name": "vit_tiny_patch16_224", "model_kwargs": kwargs, "state_dict": model.state_dict()},
+               ckpt)
+    rc = main(["eval", str(ckpt), "--cache-dir", str(tmp_path), "--normalization", "alexnet", *COMMON])
+    out = capsys.readouterr().out
+    assert rc == 0 and "normalised by: alexnet" in out
+
+
+def test_user_errors_exit_2(tmp_path, capsys):
+    assert main(["eval", "no_such_model", *COMMON, "--cache-dir", str(tmp_path)]) == 2
+    assert "no_such_model" in capsys.readouterr().err
+    bad = tmp_path / "bad.pt"
+    torch.save({"weights": {}}, bad)
+    assert main(["eval", str(bad), *COMMON, "--cache-dir", str(tmp_path)]) == 2
+    assert "model_name" in capsys.readouterr().err
+    assert main(["eval", "vit_tiny_patch16_224", "--corruptions", "rain", "--cache-dir", str(tmp_path)]) == 2
+    assert "valid corruptions" in capsys.readouterr().err
+    assert main(["eval", "vit_tiny_patch16_224", "--dataset", "cifar10", "--cache-dir", str(tmp_path)]) == 2
+    assert "data_batch_1" in capsys.readouterr().err
+
+
+def test_eval_on_premade_cifar_c(tmp_path, capsys):
+    import pickle
+
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    test = rng.integers(0, 256, size=(6, 3, 32, 32), dtype=np.uint8)
+    labels = [0, 1, 2, 3, 4, 5]
+    root = tmp_path / "cifar"
+    root.mkdir()
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        with open(root / name, "wb") as fh:
+            pickle.dump({b"data": test.reshape(6, -1), b"labels": labels}, fh)
+    cc = tmp_path / "cifar-c"
+    cc.mkdir()
+    hwc = test.transpose(0, 2, 3, 1)
+    np.save(cc / "fog.npy", np.concatenate([hwc // (s + 1) for s in range(5)]).astype(np.uint8))
+    np.save(cc / "labels.npy", np.tile(np.array(labels, dtype=np.uint8), 5))
+    kwargs = {k: v for k, v in tiny_vit_kwargs().items() if k != "num_classes"}
+    rc = main(["eval", "vit_tiny_patch16_224", "--model-kwargs", json.dumps(kwargs), "--dataset", "cifar10",
+               "--data-path", str(root), "--corrupted-data", str(cc), "--severities", "1,5",
+               "--json", str(tmp_path / "m.json")])
+    assert rc == 0
+    assert "fog" in capsys.readouterr().out
+    flat = json.loads((tmp_path / "m.json").read_text())
+    assert set(k for k in flat if k.startswith("error/")) == {"error/fog/1", "error/fog/5"}
