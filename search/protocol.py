@@ -1,0 +1,47 @@
+"""The keys of what a trial reports to the driver through ``ray.tune.report``.
+
+A trial reports one result per epoch (:data:`EPOCH_KEYS`), then one final result holding the flat
+robustness report, the training totals and ``judged = 1``; or, when it fails (NaN loss, an
+exception in its own code), one result with ``trial_failed = 1`` and the reason under ``error``.
+The driver's record writer, the searcher and the live view read these keys; nothing else does.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from ray.tune.result import AUTO_RESULT_KEYS
+
+EPOCH = "epoch"
+FAILED = "trial_failed"
+ERROR = "error"
+JUDGED = "judged"
+FULL_BUDGET = "full_budget"
+
+# One entry of a TrialRecord's history (per epoch).
+EPOCH_KEYS = (EPOCH, "train_loss", "train_accuracy", "clean_accuracy", "lr", "epoch_time_s")
+# Ray's own bookkeeping keys, and ours, that are not metrics of the trial.
+NOT_METRICS = frozenset({*AUTO_RESULT_KEYS, "done", "trial_id", "experiment_tag", FAILED, JUDGED, FULL_BUDGET, ERROR})
+
+
+def metrics_of(result: dict[str, Any]) -> dict[str, float]:
+    """The numeric metrics of a result (Ray's bookkeeping and our flags left out)."""
+    return {
+        k: float(v)
+        for k, v in result.items()
+        if k not in NOT_METRICS and isinstance(v, int | float) and not isinstance(v, bool)
+    }
+
+
+def epoch_entry(result: dict[str, Any]) -> dict[str, float]:
+    """The history entry of an epoch result."""
+    return {k: float(result[k]) for k in EPOCH_KEYS if isinstance(result.get(k), int | float)}
+
+
+def has_objectives(result: dict[str, Any] | None, metrics: list[str]) -> bool:
+    """True when ``result`` holds a finite value for every objective."""
+    if not result:
+        return False
+    values = [result.get(m) for m in metrics]
+    return all(isinstance(v, int | float) and math.isfinite(v) for v in values)

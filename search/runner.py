@@ -1,0 +1,356 @@
+"""Run (or resume) a search: Ray Tune's ``Tuner`` with Optuna over a validated :class:`SearchSpace`.
+
+``run_search(space)`` does, in order:
+
+1. checks what can be checked before Ray starts: the run folder holds the same space (a changed
+   space cannot resume), the MLflow store answers, the data sets load;
+2. builds the search's corrupted test set once (cached; every trial reads the same images);
+3. starts Ray locally (small: the space's CPUs, no dashboard) or joins ``address``;
+4. creates the Tune experiment ``<storage>/<name>`` with ``SpaceSearch`` (Optuna, the space's sampler
+   and seed, the study in ``<run folder>/optuna.db``) behind a ``ConcurrencyLimiter`` — or, when that
+   experiment exists, restores it: finished trials are kept, unfinished ones resume from their last
+   checkpoint, and the searcher's state (Optuna study, sampler, counters) comes back with it;
+5. runs it with the live view, the record writer and the MLflow callback;
+6. prints the Pareto front of the trials that ran their full budget, and closes the MLflow run.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+from search.errors import UserError
+from search.records import TrialRecord, load_records
+from search.space import SearchSpace
+
+STUDY_DB = "optuna.db"
+SPACE_COPY = "space.yaml"
+
+
+@dataclass
+class SearchResult:
+    """How a search ended and what it gave.
+
+    Attributes:
+        run_folder: the local run folder.
+        status: ``"finished"`` (every trial ended) or ``"interrupted"``.
+        records: every trial's record.
+        front: the records on the Pareto front (finished, full budget), best first objective first.
+        resumed: True when this call resumed an earlier run of the search.
+        wall_time_s: seconds this call took, Ray start-up and the corrupted set included.
+        setup_time_s: seconds before the first trial could start (data, corrupted set, Ray).
+        timings: parts of the setup, from the start of data loading: ``ray_start_s`` (Ray started),
+            ``prepare_s`` (Ray started and the corrupted set built, side by side); then
+            ``fit_s`` (the trials) and ``tracking_finish_s`` (MLflow's final front, plots, importances).
+    """
+
+    run_folder: Path
+    status: str
+    records: list[TrialRecord]
+    front: list[TrialRecord]
+    resumed: bool
+    wall_time_s: float
+    setup_time_s: float = 0.0
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def run_search(
+    space: SearchSpace,
+    *,
+    address: str | None = None,
+    tracking_uri: str | None = None,
+    verbose: bool = False,
+    stream: TextIO | None = None,
+) -> SearchResult:
+    """Run the search of ``space`` to the end (or resume it); see the module docstring."""
+    start = time.monotonic()
+    out = stream or sys.stdout
+    run_folder = space.run_folder
+    _check_same_space(space, run_folder)
+    tracker = _tracker(space, run_folder, tracking_uri)
+
+    from search.trial import TrialContext, judging_set, load_data, with_judging_set
+
+    context = TrialContext.for_space(space)
+    print(f"search {space.name}: {len(space.params)} searched parameters ({space.size_text()}), "
+          f"{space.search['num_trials']} trials, run folder {run_folder}", file=out, flush=True)
+    timings: dict[str, float] = {}
+    t0 = time.monotonic()
+    try:
+        train, test = load_data(context)  # a missing or malformed data set stops here, before Ray
+    except (ValueError, FileNotFoundError, NotADirectoryError) as err:
+        raise UserError(f"{space.source}: data: {err}") from None
+    num_classes = int(train.num_classes)
+    run_folder.mkdir(parents=True, exist_ok=True)
+    if space.text and not (run_folder / SPACE_COPY).exists():
+        (run_folder / SPACE_COPY).write_text(space.text)
+
+    # The corrupted test set is built (or read from its cache) while Ray starts: both take seconds.
+    # The build's progress line rewrites itself with '\r': only for a terminal.
+    progress = verbose or sys.stderr.isatty()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        building = pool.submit(judging_set, context, test, progress)
+        started_ray = _start_ray(space, address, verbose)
+        timings["ray_start_s"] = time.monotonic() - t0
+        try:
+            context = with_judging_set(context, building.result())
+        except ValueError as err:
+            if started_ray:
+                import ray
+
+                ray.shutdown()
+            raise UserError(f"{space.source}: eval: {err}") from None
+    timings["prepare_s"] = time.monotonic() - t0
+    try:
+        tuner, resumed = _tuner(space, context, num_classes, run_folder, tracker, verbose, out, address)
+        setup = time.monotonic() - start
+        status = "finished"
+        t0 = time.monotonic()
+        try:
+            tuner.fit()
+        except KeyboardInterrupt:
+            status = "interrupted"
+        timings["fit_s"] = time.monotonic() - t0
+        records = load_records(run_folder)
+        ended = sum(r.status in ("finished", "failed", "stopped") for r in records)
+        if ended < space.search["num_trials"]:
+            status = "interrupted"
+    finally:
+        if started_ray:
+            import ray
+
+            ray.shutdown()
+
+    front = pareto_front(records, space.objectives)
+    print_front(front, space, records, out)
+    if tracker is not None:
+        t0 = time.monotonic()
+        tracker.finish(status, records)
+        timings["tracking_finish_s"] = time.monotonic() - t0
+        print(tracker.ui_hint(), file=out, flush=True)
+    wall = time.monotonic() - start
+    print(f"search {space.name}: {status} in {wall:.0f}s; records in {run_folder / 'trials'}"
+          + ("" if status == "finished" else "; run the same command again to resume"), file=out, flush=True)
+    return SearchResult(run_folder, status, records, front, resumed, wall, setup, timings)
+
+
+# ---- before Ray ---------------------------------------------------------------------------------------
+def _check_same_space(space: SearchSpace, run_folder: Path) -> None:
+    """A run folder resumes only the space it was made from (Ray and Optuna cannot change a space).
+
+    The resolved spaces are compared, so comments and formatting may change between runs.
+    """
+    import yaml
+
+    from search.space import parse_space
+
+    copy = run_folder / SPACE_COPY
+    if not copy.exists():
+        return
+    try:
+        before = parse_space(yaml.safe_load(copy.read_text()), source=str(copy), default_name=space.name)
+        same = before.resolved() == space.resolved()
+    except (UserError, yaml.YAMLError):
+        same = False
+    if not same:
+        raise UserError(
+            f"{space.source}: the run folder {run_folder} holds a search of a different version of this "
+            f"space ({copy}); a changed space cannot resume: give it another `name` or remove the folder"
+        )
+
+
+def _tracker(space: SearchSpace, run_folder: Path, tracking_uri: str | None):
+    """The MLflow tracker, checked reachable before anything starts."""
+    from search.tracking import SearchTracker
+
+    tracker = SearchTracker(run_folder, space, tracking_uri)
+    tracker.check_reachable()
+    return tracker
+
+
+def _start_ray(space: SearchSpace, address: str | None, verbose: bool) -> bool:
+    """Start a small local Ray, or join ``address``; False when Ray was already running here."""
+    import ray
+
+    if ray.is_initialized():
+        return False
+    quiet = {} if verbose else {"log_to_driver": False, "logging_level": logging.ERROR}
+    if address:
+        try:
+            ray.init(address=address, **quiet)
+        except (ConnectionError, RuntimeError, ValueError) as err:
+            raise UserError(f"--address {address}: cannot join the Ray cluster ({err})") from None
+        return True
+    res = space.resources
+    num_cpus = res["num_cpus"] or max(1, math.ceil(res["cpus_per_trial"] * space.search["concurrency"]))
+    # address="local": always a new local Ray, never a cluster that happens to run on this machine.
+    ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, **quiet)
+    return True
+
+
+# ---- the Tune experiment --------------------------------------------------------------------------------
+def _tuner(space, context, num_classes, run_folder, tracker, verbose, out, address):
+    """A new Tuner, or the restored one when the experiment exists; returns (tuner, resumed)."""
+    from ray import tune
+
+    from search.live import LiveView
+    from search.recorder import RecordWriter
+    from search.trial import train_trial
+
+    # Epoch results carry no corruption metrics (those come once, at the end of a trial); Tune
+    # would otherwise reject every result that lacks one of the searcher's metrics.
+    os.environ["TUNE_DISABLE_STRICT_METRIC_CHECKING"] = "1"
+    if not verbose:
+        # Ray's new output engine prints its tables even with verbose=0; the old one is silent at 0.
+        os.environ["RAY_AIR_NEW_OUTPUT"] = "0"
+    res = space.resources
+    trainable = tune.with_resources(
+        tune.with_parameters(train_trial, context=context),
+        {"cpu": res["cpus_per_trial"], "gpu": res["gpus_per_trial"]},
+    )
+    live = LiveView(space.objectives, [p.name for p in space.params], space.search["num_trials"],
+                    space.sections["train"]["epochs"], stream=out)
+    live.seed(load_records(run_folder))
+    callbacks = [RecordWriter(run_folder), live]
+    if tracker is not None:
+        callbacks.append(tracker.tune_callback())
+    ray_verbose = 2 if verbose else 0
+
+    if tune.Tuner.can_restore(space.experiment_path):
+        print(f"search {space.name}: resuming the search in {space.experiment_path}", file=out, flush=True)
+        tuner = tune.Tuner.restore(
+            space.experiment_path,
+            trainable=trainable,
+            resume_unfinished=True,
+            resume_errored=space.search["resume_errored"],
+        )
+        # The restored RunConfig is the pickled one; this run's callbacks and output replace it
+        # (Tuner has no public setter; get_run_config returns the live object).
+        run_config = tuner._local_tuner.get_run_config()
+        run_config.callbacks = callbacks
+        run_config.verbose = ray_verbose
+        return tuner, True
+
+    tuner = tune.Tuner(
+        trainable,
+        tune_config=tune.TuneConfig(
+            search_alg=_search_alg(space, num_classes, run_folder),
+            scheduler=_scheduler(space),
+            num_samples=space.search["num_trials"],
+            # Locally, one worker process per concurrent trial, reused: a fresh actor per trial costs
+            # seconds on a small machine. Not on a cluster: after a node is lost, Ray 2.60 hands the
+            # cached actor of that node to the next trial and its retries, which all fail.
+            reuse_actors=address is None,
+        ),
+        run_config=tune.RunConfig(
+            name=space.name,
+            storage_path=space.experiment_path.rsplit("/", 1)[0],
+            failure_config=tune.FailureConfig(max_failures=space.search["max_failures"]),
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+            callbacks=callbacks,
+            verbose=ray_verbose,
+        ),
+    )
+    return tuner, False
+
+
+def _search_alg(space: SearchSpace, num_classes: int, run_folder: Path):
+    """SpaceSearch (Optuna, RDB study in the run folder) behind a ConcurrencyLimiter."""
+    import optuna
+    from ray.tune.search import ConcurrencyLimiter
+
+    from search.sampling import SpaceSampler, make_sampler
+    from search.searcher import SpaceSearch
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    storage = optuna.storages.RDBStorage(f"sqlite:///{run_folder / STUDY_DB}")
+    searcher = SpaceSearch(
+        SpaceSampler.for_space(space, num_classes=num_classes),
+        metric=space.metrics,
+        mode=space.directions,
+        sampler=make_sampler(space.search),
+        study_name=space.name,
+        storage=storage,
+    )
+    return ConcurrencyLimiter(searcher, max_concurrent=space.search["concurrency"])
+
+
+def _scheduler(space: SearchSpace):
+    """ASHA on the first objective (Ray's schedulers rank on one metric), or None."""
+    spec = space.search["scheduler"]
+    if not spec:
+        return None
+    from ray.tune.schedulers import ASHAScheduler
+
+    from search import protocol
+
+    metric, direction = space.objectives[0]
+    # Rungs strictly before the last epoch: a trial that reaches its last epoch is judged, never cut
+    # after paying for all of its training (ASHA puts a rung at max_t when max_t / grace_period is
+    # a power of the reduction factor, and stop_last_trials would stop every trial there).
+    return ASHAScheduler(
+        time_attr=protocol.EPOCH,
+        metric=metric,
+        mode=direction,
+        max_t=space.sections["train"]["epochs"] - 0.5,
+        grace_period=spec["grace_period"],
+        reduction_factor=spec["reduction_factor"],
+        stop_last_trials=False,
+    )
+
+
+# ---- the Pareto front -----------------------------------------------------------------------------------
+def pareto_front(records: list[TrialRecord], objectives) -> list[TrialRecord]:
+    """The records on the front among finished, full-budget trials with every objective."""
+    from search.pareto import non_dominated
+
+    metrics = [m for m, _ in objectives]
+    eligible = [
+        r for r in records
+        if r.status == "finished" and r.full_budget
+        and all(isinstance(r.final.get(m), int | float) and math.isfinite(r.final[m]) for m in metrics)
+    ]
+    if not eligible:
+        return []
+    points = [[r.final[m] for m in metrics] for r in eligible]
+    front = [eligible[i] for i in non_dominated(points, [d for _, d in objectives])]
+    first, direction = objectives[0]
+    return sorted(front, key=lambda r: r.final[first], reverse=direction == "max")
+
+
+def print_front(front: list[TrialRecord], space: SearchSpace, records: list[TrialRecord], out: TextIO) -> None:
+    """The front as a table: trial, objectives, searched parameters."""
+    counts = {s: sum(r.status == s for r in records) for s in ("finished", "failed", "stopped", "running")}
+    print(f"\ntrials: {counts['finished']} finished, {counts['failed']} failed, {counts['stopped']} stopped early, "
+          f"{counts['running']} unfinished", file=out)
+    for r in records:
+        if r.status == "failed":
+            print(f"  failed {r.trial_id}: {r.error}", file=out)
+    if not front:
+        print("Pareto front: empty (no trial finished its full budget)", file=out, flush=True)
+        return
+    metrics = [f"{m} ({d})" for m, d in space.objectives]
+    params = [p.name for p in space.params]
+    header = ["trial", *metrics, *params]
+    rows = [
+        [r.trial_id, *(f"{r.final[m]:.4g}" for m, _ in space.objectives), *(_cell(r.params.get(p)) for p in params)]
+        for r in front
+    ]
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=True)]
+    print(f"Pareto front ({len(front)} of {len(records)} trials):", file=out)
+    for row in [header, ["-" * w for w in widths], *rows]:
+        print("  " + "  ".join(str(x).ljust(w) for x, w in zip(row, widths, strict=True)).rstrip(), file=out)
+    out.flush()
+
+
+def _cell(value) -> str:
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value) or "-"
+    return str(value)

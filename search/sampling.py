@@ -1,0 +1,100 @@
+"""How Optuna samples a space: the define-by-run function and the sampler of the space's choice.
+
+:class:`SpaceSampler` is the define-by-run ``space`` of Ray's ``OptunaSearch``: it asks the Optuna
+trial for every searched parameter in file order, skips a conditional parameter when its condition
+does not hold (a TAP setting when TAP is off), and returns the complete flat TrialConfig dict.
+It is a plain class (not a closure) because ``OptunaSearch.save`` pickles it with the standard
+``pickle`` into the experiment state that a resumed search restores.
+
+Optuna's categorical choices must be None, bool, int, float or str; list-valued choices (a TAP
+dilation set, a list of blocks) are offered to Optuna as JSON strings and decoded back.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from typing import Any
+
+import optuna
+
+from search import schema
+from search.space import Param, SearchSpace
+
+_PRIMITIVE = (type(None), bool, int, float, str)
+
+
+def encode_choice(value: Any) -> Any:
+    """The Optuna-safe form of a choice: primitives as they are, sequences as JSON text."""
+    return value if isinstance(value, _PRIMITIVE) else json.dumps(list(value))
+
+
+class SpaceSampler:
+    """Define-by-run space: ``sampler(optuna_trial) -> flat TrialConfig dict``.
+
+    Args:
+        params: the searched parameters (``SearchSpace.params``).
+        constants: every other TrialConfig value (fixed values, ``num_classes``...).
+    """
+
+    def __init__(self, params: tuple[Param, ...], constants: dict[str, Any]) -> None:
+        self.params = params
+        self.constants = dict(constants)
+
+    @classmethod
+    def for_space(cls, space: SearchSpace, **extra: Any) -> SpaceSampler:
+        return cls(space.params, {**space.fixed_values(), **extra})
+
+    def __call__(self, trial: optuna.Trial) -> dict[str, Any]:
+        values: dict[str, Any] = dict(self.constants)
+        for p in self.params:
+            if p.when and not _holds(p.when, values):
+                continue  # not asked: Optuna sees a dynamic (conditional) space
+            values[p.name] = self.suggest(trial, p)
+        # A conditional value whose condition does not hold takes its "off" value, searched or fixed.
+        for section in schema.SEARCHABLE_SECTIONS:
+            spec = schema.SECTIONS[section]
+            for key, fld in spec.items():
+                if fld.when and key in values and not _holds(fld.when, values):
+                    values[key] = fld.off_value
+        return values
+
+    @staticmethod
+    def suggest(trial: optuna.Trial, p: Param) -> Any:
+        if p.kind == "choice":
+            encoded = [encode_choice(c) for c in p.choices]
+            picked = trial.suggest_categorical(p.name, encoded)
+            return p.choices[encoded.index(picked)]
+        if p.kind == "int":
+            return trial.suggest_int(p.name, int(p.low), int(p.high), step=int(p.step or 1), log=p.log)
+        return trial.suggest_float(p.name, p.low, p.high, step=p.step, log=p.log)
+
+
+def _holds(condition: str, values: dict[str, Any]) -> bool:
+    parent, holds = schema.CONDITIONS[condition]
+    return holds(values[parent])
+
+
+def make_sampler(search: dict[str, Any]) -> optuna.samplers.BaseSampler:
+    """The Optuna sampler named by ``search.sampler``, seeded with ``search.seed``.
+
+    TPE is multivariate with ``group=True``, the variant that models conditional spaces (each
+    group of parameters that appear together gets its own joint density).
+    """
+    seed = search["seed"]
+    name = search["sampler"]
+    startup = {} if search.get("n_startup_trials") is None else {"n_startup_trials": search["n_startup_trials"]}
+    population = {} if search.get("population_size") is None else {"population_size": search["population_size"]}
+    with warnings.catch_warnings():  # group=True and NSGA-III are marked experimental by Optuna
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        if name == "tpe":
+            return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True, **startup)
+        if name == "nsga3":
+            return optuna.samplers.NSGAIIISampler(seed=seed, **population)
+    if name == "nsga2":
+        return optuna.samplers.NSGAIISampler(seed=seed, **population)
+    if name == "gp":
+        return optuna.samplers.GPSampler(seed=seed, warn_independent_sampling=False, **startup)
+    if name == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    raise ValueError(f"search.sampler must be one of {schema.SAMPLERS}, got {name!r}")

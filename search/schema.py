@@ -1,0 +1,464 @@
+"""The schema of a search space file: every section, every field, its type, default and valid values.
+
+This module is data plus small value checkers; :mod:`search.space` walks a YAML document against it.
+A checker takes a raw YAML value and returns the normalised value or raises :class:`Invalid` with a
+phrase saying what is valid (the loader adds the file, the field path and the given value).
+
+Names that belong to other packages (mixers, stems, models, optimisers, corruptions) are read from
+those packages' own registries, lazily, so that the lists are never written twice.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+
+class Invalid(Exception):
+    """A value failed its check; ``expected`` says what is valid, ``hint`` is an optional did-you-mean."""
+
+    def __init__(self, expected: str, hint: str | None = None) -> None:
+        super().__init__(expected)
+        self.expected = expected
+        self.hint = hint
+
+
+def did_you_mean(given: Any, valid: Sequence[str]) -> str | None:
+    """``"did you mean 'x'?"`` for the closest valid name, or None when nothing is close."""
+    if not isinstance(given, str):
+        return None
+    close = difflib.get_close_matches(given, list(valid), n=1, cutoff=0.6)
+    if not close:  # 'minimize' -> 'min': a prefix is a good guess too
+        close = [v for v in valid if given.lower().startswith(v.lower()) or v.lower().startswith(given.lower())]
+    return f"did you mean {close[0]!r}?" if close else None
+
+
+# ---- value checkers -------------------------------------------------------------------------------
+Checker = Callable[[Any], Any]
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _bounds_phrase(lo: float | None, hi: float | None, lo_open: bool, hi_open: bool) -> str:
+    parts = []
+    if lo is not None:
+        parts.append(f"{'>' if lo_open else '>='} {lo}")
+    if hi is not None:
+        parts.append(f"{'<' if hi_open else '<='} {hi}")
+    return " and ".join(parts)
+
+
+def integer(lo: int | None = None, hi: int | None = None) -> Checker:
+    """An int within [lo, hi] (bool is not an int here)."""
+    phrase = "an integer" + (f" {_bounds_phrase(lo, hi, False, False)}" if lo is not None or hi is not None else "")
+
+    def check(value: Any) -> int:
+        if not _is_int(value) or (lo is not None and value < lo) or (hi is not None and value > hi):
+            raise Invalid(phrase)
+        return int(value)
+
+    check.kind = "int"  # type: ignore[attr-defined]
+    check.phrase = phrase  # type: ignore[attr-defined]
+    return check
+
+
+def number(lo: float | None = None, hi: float | None = None, *, lo_open: bool = False, hi_open: bool = False) -> Checker:
+    """A float (ints accepted) within the bounds."""
+    bounds = _bounds_phrase(lo, hi, lo_open, hi_open)
+    phrase = "a number" + (f" {bounds}" if bounds else "")
+
+    def check(value: Any) -> float:
+        if not _is_number(value):
+            raise Invalid(phrase)
+        v = float(value)
+        if lo is not None and (v < lo or (lo_open and v == lo)):
+            raise Invalid(phrase)
+        if hi is not None and (v > hi or (hi_open and v == hi)):
+            raise Invalid(phrase)
+        return v
+
+    check.kind = "float"  # type: ignore[attr-defined]
+    check.phrase = phrase  # type: ignore[attr-defined]
+    return check
+
+
+def boolean(value: Any) -> bool:
+    """true or false."""
+    if not isinstance(value, bool):
+        raise Invalid("true or false")
+    return value
+
+
+boolean.kind = "bool"  # type: ignore[attr-defined]
+
+
+def one_of(choices: Sequence[str] | Callable[[], Sequence[str]], label: str | None = None) -> Checker:
+    """A string among ``choices`` (a list, or a function returning it, read when first needed).
+
+    ``label`` describes a long list (timm's models) instead of spelling out every name.
+    """
+
+    def check(value: Any) -> str:
+        valid = list(choices() if callable(choices) else choices)
+        if not isinstance(value, str) or value not in valid:
+            phrase = label or "one of " + ", ".join(repr(c) for c in valid)
+            raise Invalid(phrase, did_you_mean(value, valid))
+        return value
+
+    check.kind = "str"  # type: ignore[attr-defined]
+    return check
+
+
+def optional(inner: Checker) -> Checker:
+    """``null`` or a value that ``inner`` accepts."""
+
+    def check(value: Any) -> Any:
+        if value is None:
+            return None
+        try:
+            return inner(value)
+        except Invalid as err:
+            raise Invalid(f"null or {err.expected}", err.hint) from None
+
+    check.kind = getattr(inner, "kind", None)  # type: ignore[attr-defined]
+    return check
+
+
+def int_list(lo: int, hi: int | None = None, *, min_len: int = 1) -> Checker:
+    """A list of distinct ints within [lo, hi], at least ``min_len`` long; returned sorted, as a tuple."""
+    phrase = f"a list of at least {min_len} distinct integers {_bounds_phrase(lo, hi, False, False)}"
+
+    def check(value: Any) -> tuple[int, ...]:
+        if not isinstance(value, list | tuple) or len(value) < min_len:
+            raise Invalid(phrase)
+        if not all(_is_int(v) and v >= lo and (hi is None or v <= hi) for v in value) or len(set(value)) != len(value):
+            raise Invalid(phrase)
+        return tuple(sorted(int(v) for v in value))
+
+    check.kind = "list"  # type: ignore[attr-defined]
+    return check
+
+
+TAP_BLOCK_KEYWORDS = ("all", "first_half", "last_half")
+
+
+def tap_blocks(value: Any) -> str | tuple[int, ...]:
+    """Which blocks get TAP: a keyword or a list of block indices (checked against the depth later)."""
+    if isinstance(value, str) and value in TAP_BLOCK_KEYWORDS:
+        return value
+    try:
+        return int_list(0)(value)
+    except Invalid:
+        raise Invalid(
+            "one of " + ", ".join(repr(k) for k in TAP_BLOCK_KEYWORDS) + " or a list of distinct block indices >= 0",
+            did_you_mean(value, TAP_BLOCK_KEYWORDS),
+        ) from None
+
+
+tap_blocks.kind = "list"  # type: ignore[attr-defined]
+
+
+def mixer(value: Any) -> str | tuple[str, ...]:
+    """A mixer name, or (fixed only) one mixer name per block."""
+    if isinstance(value, list | tuple) and value:
+        return tuple(one_of(mixer_names)(v) for v in value)
+    return one_of(mixer_names)(value)
+
+
+mixer.kind = "str"  # type: ignore[attr-defined]
+
+
+CORRUPTION_GROUPS = ("benchmark", "extra", "all")
+
+
+def corruptions(value: Any) -> tuple[str, ...]:
+    """``benchmark`` (the 15 of ImageNet-C), ``extra`` (4), ``all`` (19) or a list of names."""
+    names = corruption_names()
+    if isinstance(value, str):
+        if value in CORRUPTION_GROUPS:
+            return corruption_group(value)
+        raise Invalid(
+            "one of " + ", ".join(repr(g) for g in CORRUPTION_GROUPS) + " or a list of corruption names",
+            did_you_mean(value, [*CORRUPTION_GROUPS, *names]),
+        )
+    if not isinstance(value, list) or not value:
+        raise Invalid("one of " + ", ".join(repr(g) for g in CORRUPTION_GROUPS) + " or a non-empty list of corruption names")
+    for item in value:
+        if item not in names:
+            raise Invalid(
+                f"corruption names among {', '.join(names)} (got {item!r})", did_you_mean(item, names)
+            )
+    if len(set(value)) != len(value):
+        raise Invalid("a list of distinct corruption names")
+    return tuple(value)
+
+
+def severities(value: Any) -> tuple[int, ...]:
+    """A list of distinct severities 1..5."""
+    return int_list(1, 5)(value)
+
+
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+def normalization(value: Any) -> str:
+    """``alexnet``, ``none`` or the path of a baseline's errors (``.json`` / ``.csv``)."""
+    if isinstance(value, str) and (value in NORMALIZATIONS or value.lower().endswith((".json", ".csv"))):
+        return value
+    raise Invalid("'alexnet', 'none' or a baseline file (.json or .csv)", did_you_mean(value, NORMALIZATIONS))
+
+
+def run_name(value: Any) -> str:
+    """A folder-safe name."""
+    if not isinstance(value, str) or not NAME_PATTERN.match(value):
+        raise Invalid("a name of letters, digits, '_', '.', '-' (starting with a letter or digit)")
+    return value
+
+
+def text(value: Any) -> str:
+    """Any non-empty string."""
+    if not isinstance(value, str) or not value.strip():
+        raise Invalid("a non-empty string")
+    return value
+
+
+# ---- registries of the other packages (lazy: they import torch) -------------------------------------
+@cache
+def mixer_names() -> tuple[str, ...]:
+    import components
+
+    return tuple(components.MIXERS)
+
+
+@cache
+def stem_names() -> tuple[str, ...]:
+    import components
+
+    return tuple(components.STEMS)
+
+
+@cache
+def pos_embed_names() -> tuple[str, ...]:
+    import components
+
+    return tuple(components.POS_EMBEDS)
+
+
+@cache
+def drop_path_schedules() -> tuple[str, ...]:
+    from components.model import DROP_PATH_SCHEDULES
+
+    return tuple(DROP_PATH_SCHEDULES)
+
+
+@cache
+def dataset_names() -> tuple[str, ...]:
+    from evaluation.data import DATASETS
+
+    return tuple(DATASETS)
+
+
+@cache
+def model_names() -> tuple[str, ...]:
+    import timm
+
+    import components  # noqa: F401  (registers the zoo with timm)
+
+    return tuple(timm.list_models())
+
+
+@cache
+def optimizer_names() -> tuple[str, ...]:
+    import timm.optim
+
+    return tuple(timm.optim.list_optimizers())
+
+
+@cache
+def corruption_names() -> tuple[str, ...]:
+    from evaluation import corruptions as corr
+
+    return tuple(corr.ALL_CORRUPTIONS)
+
+
+def corruption_group(group: str) -> tuple[str, ...]:
+    from evaluation import corruptions as corr
+
+    return tuple({"benchmark": corr.BENCHMARK_CORRUPTIONS, "extra": corr.EXTRA_CORRUPTIONS, "all": corr.ALL_CORRUPTIONS}[group])
+
+
+DATASETS_NEEDING_PATH = ("cifar10", "cifar100", "imagefolder")
+SAMPLERS = ("tpe", "nsga2", "nsga3", "gp", "random")
+# timm's create_scheduler_v2 names, plus "none" (a constant learning rate).
+SCHEDULERS = ("none", "cosine", "step", "multistep", "plateau", "poly", "tanh")
+AUGMENTATIONS = ("none", "flip", "randaug_lite")  # see search.augment
+TABLES = ("imagenet", "cifar10")
+NORMALIZATIONS = ("alexnet", "none")  # or a baseline file (.json / .csv), see evaluation.metrics
+DIRECTIONS = ("max", "min")
+EARLY_STOPPERS = ("asha",)
+
+# Metrics of a trial besides the robustness report: usable as objectives too.
+TRAINING_METRICS = ("train_loss", "train_accuracy", "params_m", "train_time_s")
+# Metrics reported after every epoch (an early-stopping scheduler can rank on these only).
+EPOCH_METRICS = ("clean_accuracy", "train_loss", "train_accuracy")
+# Scalar keys of RobustnessReport.to_flat_dict() (per-corruption keys are added from eval.corruptions).
+REPORT_METRICS = (
+    "clean_accuracy",
+    "mce",
+    "relative_mce",
+    "mean_corruption_error",
+    "retention",
+    "corrupted_accuracy",
+    "attention_stability",
+    "head_diversity",
+)
+
+
+# ---- the sections ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Field:
+    """One field of a section.
+
+    ``searchable`` fields accept ``{choice: [...]}``, ``{int: [lo, hi]}`` or ``{float: [lo, hi]}``;
+    ``when`` names a condition under which the field is sampled (otherwise it takes ``off_value``).
+    """
+
+    check: Checker
+    default: Any = None
+    searchable: bool = False
+    required: bool = False
+    doc: str = ""
+    when: str | None = None
+    off_value: Any = None
+
+
+# Conditions of conditional parameters: the name, the field it depends on, and when it holds.
+CONDITIONS: dict[str, tuple[str, Callable[[Any], bool]]] = {
+    "tap_on": ("tap", lambda v: bool(v)),
+    "adl_on": ("adl_weight", lambda v: float(v) > 0.0),
+}
+
+DATA: dict[str, Field] = {
+    "dataset": Field(one_of(dataset_names), "digits", doc="data set name"),
+    "path": Field(optional(text), None, doc="root folder of the data set (required except for digits)"),
+    "image_size": Field(integer(8, 1024), 32, doc="side of the square images fed to the model"),
+    "train_split": Field(text, "train", doc="split of the training images (an image folder's sub-folder)"),
+    "test_split": Field(text, "test", doc="split of the test images ('val' for an ImageNet folder)"),
+    "train_subset": Field(optional(integer(1)), None, doc="train on this many images (null: all)"),
+    "test_subset": Field(optional(integer(1)), None, doc="judge on this many test images (null: all)"),
+    "num_workers": Field(integer(0, 64), 0, doc="DataLoader worker processes per trial"),
+}
+
+MODEL: dict[str, Field] = {
+    "name": Field(one_of(model_names, "a model registered with timm (timm.list_models(); the zoo: components.PRESETS)"), "robust_vit", doc="timm model name (the zoo is registered)"),
+    "patch_size": Field(integer(1, 64), 16, searchable=True),
+    "embed_dim": Field(integer(8, 4096), 192, searchable=True),
+    "depth": Field(integer(1, 64), 12, searchable=True),
+    "num_heads": Field(integer(1, 64), 4, searchable=True),
+    "mlp_ratio": Field(number(0.25, 16), 4.0, searchable=True),
+    "mixer": Field(mixer, "mlp", searchable=True, doc="channel mixer of every block (or a list, one per block)"),
+    "stem": Field(one_of(stem_names), "linear", searchable=True),
+    "pos_embed": Field(one_of(pos_embed_names), "learned", searchable=True, doc="position encoding"),
+    "tap": Field(boolean, False, searchable=True, doc="token-aware average pooling on or off"),
+    "tap_dilations": Field(
+        int_list(1, 16), (1, 2), searchable=True, when="tap_on", off_value=(),
+        doc="dilations of the TAP branches (K = len + 1 with the identity)",
+    ),
+    "tap_blocks": Field(tap_blocks, "all", searchable=True, when="tap_on", off_value="all", doc="blocks with TAP"),
+    "drop_rate": Field(number(0.0, 1.0, hi_open=True), 0.0, searchable=True),
+    "drop_path_rate": Field(number(0.0, 1.0, hi_open=True), 0.0, searchable=True),
+    "layer_scale_init": Field(optional(number(0.0, lo_open=True)), 1.0, searchable=True),
+    "class_attn_layers": Field(integer(0, 8), 0, searchable=True, doc="CaiT class-attention head layers (0: pool)"),
+    "drop_path_schedule": Field(one_of(drop_path_schedules), "uniform", doc="'uniform' or 'linear' over depth"),
+}
+
+TRAIN: dict[str, Field] = {
+    "epochs": Field(integer(1, 10_000), 10, doc="the budget of every trial"),
+    "batch_size": Field(integer(1, 65_536), 64, searchable=True),
+    "optimizer": Field(one_of(optimizer_names, "an optimizer of timm.optim.list_optimizers() (adamw, sgd, lamb, ...)"), "adamw", searchable=True, doc="timm.optim.create_optimizer_v2 name"),
+    "lr": Field(number(0.0, lo_open=True), 1e-3, searchable=True),
+    "weight_decay": Field(number(0.0), 0.05, searchable=True),
+    "momentum": Field(number(0.0, 1.0, hi_open=True), 0.9, searchable=True, doc="for SGD-like optimisers"),
+    "scheduler": Field(one_of(SCHEDULERS), "cosine", searchable=True, doc="timm.scheduler.create_scheduler_v2 name"),
+    "warmup_epochs": Field(integer(0, 1000), 0, searchable=True),
+    "min_lr": Field(number(0.0), 1e-5, searchable=True),
+    "adl_weight": Field(number(0.0), 0.0, searchable=True, doc="lambda of CE + lambda * ADL (0: no ADL)"),
+    "adl_threshold": Field(
+        number(0.0, lo_open=True), 2.0, searchable=True, when="adl_on", off_value=2.0, doc="ADL threshold"
+    ),
+    "augmentation": Field(one_of(AUGMENTATIONS), "flip", searchable=True),
+    "label_smoothing": Field(number(0.0, 1.0, hi_open=True), 0.0, searchable=True),
+    "grad_clip": Field(optional(number(0.0, lo_open=True)), None, doc="clip the gradient norm (null: no clipping)"),
+}
+
+EVAL: dict[str, Field] = {
+    "corruptions": Field(corruptions, "benchmark", doc="'benchmark' | 'extra' | 'all' | list of names"),
+    "severities": Field(severities, (1, 2, 3, 4, 5)),
+    "table": Field(optional(one_of(TABLES)), None, doc="corruption parameter table (null: from the data set)"),
+    "normalization": Field(normalization, "alexnet", doc="mCE normalisation: alexnet, none or a baseline file"),
+    "subset": Field(optional(integer(1)), None, doc="corrupt this many test images (null: all test images)"),
+    "seed": Field(integer(0), 0, doc="seed of the corruptions"),
+    "batch_size": Field(integer(1), 256),
+    "backend": Field(one_of(("torch", "reference")), "torch"),
+    "cache_dir": Field(text, ".cache/corrupted", doc="where the corrupted test set is cached"),
+    "benchmark_path": Field(optional(text), None,
+                            doc="a pre-made benchmark (CIFAR-10-C .npy folder, ImageNet-C folder) instead of "
+                                "corrupting the test set (null: corrupt it, cached)"),
+}
+
+SCHEDULER: dict[str, Field] = {
+    "type": Field(one_of(EARLY_STOPPERS), "asha"),
+    "grace_period": Field(integer(1), 1, doc="epochs before a trial can be stopped"),
+    "reduction_factor": Field(number(1.0, lo_open=True), 3.0),
+}
+
+SEARCH: dict[str, Field] = {
+    "sampler": Field(one_of(SAMPLERS), "tpe"),
+    "num_trials": Field(integer(1, 100_000), 8),
+    "concurrency": Field(integer(1, 10_000), 1, doc="trials running at once"),
+    "seed": Field(integer(0), 0, doc="seed of the sampler and of every trial's training"),
+    "n_startup_trials": Field(optional(integer(0)), None, doc="random trials before TPE/GP model (null: Optuna's)"),
+    "population_size": Field(optional(integer(2)), None, doc="NSGA-II/III population (null: Optuna's)"),
+    "scheduler": Field(lambda v: v, None, doc="early stopping (single metric): null or {type: asha, ...}"),
+    "max_failures": Field(integer(0, 100), 1, doc="retries of a trial after an infrastructure failure"),
+    "resume_errored": Field(boolean, False, doc="on resume, retry trials that had errored"),
+}
+
+RESOURCES: dict[str, Field] = {
+    "cpus_per_trial": Field(number(0.0, lo_open=True), 1.0),
+    "gpus_per_trial": Field(number(0.0), 0.0, doc="fractions allowed (0.5: two trials per GPU)"),
+    "num_cpus": Field(optional(integer(1)), None, doc="CPUs of a local Ray (null: cpus_per_trial x concurrency)"),
+}
+
+STORAGE: dict[str, Field] = {
+    "path": Field(text, "runs", doc="local folder or URI (s3://, gs://) for Ray's experiment"),
+    "local": Field(text, "runs", doc="local folder for records and databases when path is a URI"),
+}
+
+SECTIONS: dict[str, dict[str, Field]] = {
+    "data": DATA,
+    "model": MODEL,
+    "train": TRAIN,
+    "eval": EVAL,
+    "search": SEARCH,
+    "resources": RESOURCES,
+    "storage": STORAGE,
+}
+TOP_LEVEL = ("name", "description", *SECTIONS, "objectives")
+SEARCHABLE_SECTIONS = ("model", "train")
+DEFAULT_OBJECTIVES = (("clean_accuracy", "max"), ("mce", "min"))
+
+
+# Keys of a search spec: exactly one kind, plus its options.
+SPEC_KINDS = ("choice", "int", "float")
+SPEC_OPTIONS = {"choice": (), "int": ("step", "log"), "float": ("step", "log")}

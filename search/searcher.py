@@ -1,0 +1,85 @@
+"""Ray's ``OptunaSearch`` over a search space, made exact about failures, early stops and resumes.
+
+Ray's ``OptunaSearch`` tells Optuna whatever the last result of a trial holds. This subclass:
+
+- tells ``FAIL`` for a trial that reported ``trial_failed`` (NaN loss, an exception in its code) or
+  that errored, and ``PRUNED`` for one without a finite value for every objective (stopped early by a
+  scheduler), instead of letting Optuna reject a partial or NaN result with a logged warning;
+- skips a trial that Optuna already holds as finished (a resumed search can complete a trial
+  twice when the driver died between Optuna's ``tell`` and Ray's next experiment snapshot);
+- does not spend a trial on a configuration already tried: a suggestion equal to a finished trial
+  is told to Optuna with that trial's values (Optuna learns nothing false, Ray runs nothing twice)
+  and the sampler is asked again, up to :data:`MAX_ASKS` times (then a small, exhausted space may
+  repeat). Multivariate TPE repeats its best configuration often on small discrete spaces;
+- on restore, fails the Optuna trials that were asked for but that the restored Ray experiment does
+  not know (asked after Ray's last snapshot): they would otherwise stay ``RUNNING`` for ever.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+from ray.tune.search.optuna import OptunaSearch
+
+from search import protocol
+
+MAX_ASKS = 20
+DUPLICATE_ATTR = "duplicate_of"
+
+
+class SpaceSearch(OptunaSearch):
+    """``OptunaSearch(space, metric=[...], mode=[...], sampler=..., study_name=..., storage=...)``."""
+
+    def suggest(self, trial_id: str) -> dict[str, Any] | None:
+        config = super().suggest(trial_id)
+        for _ in range(MAX_ASKS - 1):
+            ot_trial = self._ot_trials.get(trial_id)
+            twin = self._twin(ot_trial) if ot_trial is not None else None
+            if twin is None:
+                break
+            # Record the repeat in the study with the twin's values, then ask for another point.
+            ot_trial.set_user_attr(DUPLICATE_ATTR, twin.number)
+            self._ot_study.tell(ot_trial, twin.values)
+            del self._ot_trials[trial_id]
+            config = super().suggest(trial_id)
+        return config
+
+    def _twin(self, ot_trial: optuna.Trial) -> optuna.trial.FrozenTrial | None:
+        """A finished trial of the study with exactly the same parameters, if any."""
+        for frozen in self._ot_study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+            if frozen.number != ot_trial.number and frozen.params == ot_trial.params:
+                return frozen
+        return None
+
+    def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
+        ot_trial = self._ot_trials.get(trial_id)
+        if ot_trial is None or trial_id in self._completed_trials:
+            return
+        if self._already_finished(ot_trial.number):
+            self._completed_trials.add(trial_id)
+            return
+        metrics = self.metric if isinstance(self.metric, list) else [self.metric]
+        if result and result.get(protocol.FAILED):
+            result, error = None, True
+        elif not protocol.has_objectives(result, metrics):
+            result = None  # Optuna: PRUNED (or FAIL when error)
+        super().on_trial_complete(trial_id, result=result, error=error)
+
+    def restore(self, checkpoint_path: str) -> None:
+        super().restore(checkpoint_path)
+        known = {t.number for t in self._ot_trials.values()}
+        for frozen in self._ot_study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            if frozen.number not in known:
+                self._ot_study.tell(frozen.number, state=TrialState.FAIL)
+
+    def _already_finished(self, number: int) -> bool:
+        trials = self._ot_study.get_trials(deepcopy=False)
+        states = {t.number: t.state for t in trials}
+        return states.get(number, TrialState.RUNNING).is_finished()
+
+    @property
+    def study(self) -> optuna.Study:
+        """The Optuna study (for reading results after a search)."""
+        return self._ot_study

@@ -1,0 +1,500 @@
+"""A search space file, loaded and validated: :func:`load_space` -> :class:`SearchSpace`.
+
+Every value is checked against :mod:`search.schema` before anything starts. An error is one
+:class:`search.errors.UserError` naming the file, the field path, the value given and what is valid
+(with a did-you-mean for names), which the CLI turns into exit code 2. The loaded space knows its
+searched parameters (:class:`Param`, in file order so that a condition's parent comes first), its
+fixed values, its objectives, and its size.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from search import schema
+from search.errors import UserError
+from search.schema import Field, Invalid
+
+# Flat TrialConfig key of a field, where it differs from the field's own name.
+FLAT_NAMES = {("model", "name"): "model_name"}
+
+
+@dataclass(frozen=True)
+class Param:
+    """One searched parameter: ``choice`` over values, or an ``int`` / ``float`` range."""
+
+    name: str  # flat TrialConfig key, e.g. "mixer"
+    path: str  # field path in the file, e.g. "model.mixer"
+    kind: str  # "choice" | "int" | "float"
+    choices: tuple[Any, ...] = ()
+    low: float | None = None
+    high: float | None = None
+    step: float | None = None
+    log: bool = False
+    when: str | None = None  # a key of schema.CONDITIONS: sampled only when it holds
+
+    def size(self) -> int | None:
+        """Number of values, or None when continuous."""
+        if self.kind == "choice":
+            return len(self.choices)
+        if self.kind == "int":
+            return int((self.high - self.low) // (self.step or 1)) + 1
+        if self.step:
+            return int(round((self.high - self.low) / self.step)) + 1
+        return None
+
+    def values(self) -> list[Any] | None:
+        """Every value when discrete (None when continuous)."""
+        if self.kind == "choice":
+            return list(self.choices)
+        n = self.size()
+        if n is None or n > 100_000:
+            return None
+        step = self.step or 1
+        vals = [self.low + i * step for i in range(n)]
+        return [int(v) for v in vals] if self.kind == "int" else vals
+
+    def describe(self) -> str:
+        """``choice ['mlp', 'fan']``, ``int [2, 6] step 2``, ``float [1e-4, 1e-2] log``."""
+        if self.kind == "choice":
+            text = f"choice {[_plain(c) for c in self.choices]}"
+        else:
+            text = f"{self.kind} [{self.low:g}, {self.high:g}]"
+            if self.step:
+                text += f" step {self.step:g}"
+            if self.log:
+                text += " log"
+        if self.when:
+            parent, _ = schema.CONDITIONS[self.when]
+            text += f"  (only when {parent} {'> 0' if self.when == 'adl_on' else 'is true'})"
+        return text
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """A validated search space file.
+
+    Attributes:
+        name: the run name (``name`` or the file's stem); the run folder is ``<storage>/<name>``.
+        source: the file it was loaded from; ``text``: its content (copied into the run folder).
+        sections: resolved values per section (defaults filled in); searched fields hold a
+            :class:`Param`. ``search.scheduler`` is None or a dict.
+        params: the searched parameters, in file order.
+        objectives: ``(metric, "max" | "min")`` pairs.
+    """
+
+    name: str
+    source: str
+    text: str
+    description: str
+    sections: dict[str, dict[str, Any]]
+    params: tuple[Param, ...]
+    objectives: tuple[tuple[str, str], ...]
+    _fixed: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    # ---- sections -------------------------------------------------------------------------------
+    @property
+    def data(self) -> dict[str, Any]:
+        return self.sections["data"]
+
+    @property
+    def eval(self) -> dict[str, Any]:
+        return self.sections["eval"]
+
+    @property
+    def search(self) -> dict[str, Any]:
+        return self.sections["search"]
+
+    @property
+    def resources(self) -> dict[str, Any]:
+        return self.sections["resources"]
+
+    @property
+    def storage(self) -> dict[str, Any]:
+        return self.sections["storage"]
+
+    @property
+    def metrics(self) -> list[str]:
+        return [m for m, _ in self.objectives]
+
+    @property
+    def directions(self) -> list[str]:
+        return [d for _, d in self.objectives]
+
+    @property
+    def corruption_table(self) -> str:
+        """The eval table, or the one that fits the data set (CIFAR-sized images use 'cifar10')."""
+        return self.eval["table"] or ("imagenet" if self.data["dataset"] == "imagefolder" else "cifar10")
+
+    # ---- where the results go -----------------------------------------------------------------------
+    @property
+    def storage_is_uri(self) -> bool:
+        return "://" in self.storage["path"]
+
+    @property
+    def experiment_path(self) -> str:
+        """Ray Tune's experiment folder: ``<storage.path>/<name>`` (a local path or a URI)."""
+        base = self.storage["path"]
+        if self.storage_is_uri:
+            return base.rstrip("/") + "/" + self.name
+        return str(Path(base).expanduser().resolve() / self.name)
+
+    @property
+    def run_folder(self) -> Path:
+        """The local run folder (records, Optuna and MLflow databases, the space copy).
+
+        It is Ray's experiment folder when storage is local (or NFS); with a URI storage it is
+        ``<storage.local>/<name>`` on the driver.
+        """
+        if self.storage_is_uri:
+            return Path(self.storage["local"]).expanduser().resolve() / self.name
+        return Path(self.experiment_path)
+
+    # ---- values ---------------------------------------------------------------------------------
+    def fixed_values(self) -> dict[str, Any]:
+        """The flat TrialConfig values that are not searched (num_classes is added by the runner)."""
+        return dict(self._fixed)
+
+    def size(self) -> int | None:
+        """Number of distinct trial configs, or None when a float range makes it continuous."""
+        by_name = {p.name: p for p in self.params}
+        total = 1
+        conditional: dict[str, list[Param]] = {}
+        for p in self.params:
+            if p.when:
+                conditional.setdefault(p.when, []).append(p)
+        parents = {schema.CONDITIONS[c][0] for c in conditional}
+        for p in self.params:
+            if p.when or p.name in parents:
+                continue
+            n = p.size()
+            if n is None:
+                return None
+            total *= n
+        for parent in parents:
+            # Sum over the parent's values of the product of what is sampled under each.
+            parent_values = by_name[parent].values() if parent in by_name else [self._fixed[parent]]
+            if parent_values is None:
+                return None
+            branch_total = 0
+            for value in parent_values:
+                branch = 1
+                for cond, members in conditional.items():
+                    c_parent, holds = schema.CONDITIONS[cond]
+                    if c_parent != parent or not holds(value):
+                        continue
+                    for p in members:
+                        n = p.size()
+                        if n is None:
+                            return None
+                        branch *= n
+                branch_total += branch
+            total *= branch_total
+        return total
+
+    def size_text(self) -> str:
+        n = self.size()
+        return "continuous" if n is None else f"{n} combinations"
+
+    def resolved(self) -> dict[str, Any]:
+        """The resolved space as plain data (for ``search show`` and MLflow params)."""
+        out: dict[str, Any] = {"name": self.name}
+        if self.description:
+            out["description"] = self.description
+        for section, values in self.sections.items():
+            out[section] = {k: (v.describe() if isinstance(v, Param) else _plain(v)) for k, v in values.items()}
+        out["objectives"] = [{"metric": m, "direction": d} for m, d in self.objectives]
+        return out
+
+
+def _plain(value: Any) -> Any:
+    """Tuples to lists, recursively (for YAML/JSON output)."""
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+# ---- loading --------------------------------------------------------------------------------------
+def load_space(path: str | os.PathLike) -> SearchSpace:
+    """Read and validate a search space file; raise UserError naming what is wrong."""
+    path = Path(path)
+    label = str(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise UserError(f"{label}: file not found") from None
+    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as err:
+        raise UserError(f"{label}: cannot read the file ({err.__class__.__name__}: {err})") from None
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(err, "problem", None) or str(err)
+        raise UserError(f"{label}: not valid YAML: {where}{problem}") from None
+    return parse_space(document, source=label, text=text, default_name=path.stem)
+
+
+def parse_space(document: Any, *, source: str, text: str = "", default_name: str = "space") -> SearchSpace:
+    """Validate an already parsed YAML document (see :func:`load_space`)."""
+    return _Parser(source).parse(document, text, default_name)
+
+
+class _Parser:
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    # ---- errors -------------------------------------------------------------------------------
+    def fail(self, path: str, value: Any, expected: str, hint: str | None = None) -> UserError:
+        message = f"{self.source}: {path}: given {_show(value)}; expected {expected}"
+        return UserError(message + (f"; {hint}" if hint else ""))
+
+    def check_keys(self, mapping: Mapping, valid: Iterable[str], path: str) -> None:
+        valid = list(valid)
+        for key in mapping:
+            if key not in valid:
+                hint = schema.did_you_mean(key, valid)
+                where = f"{path}.{key}" if path else str(key)
+                raise UserError(
+                    f"{self.source}: {where}: unknown key; valid keys: {', '.join(valid)}" + (f"; {hint}" if hint else "")
+                )
+
+    def mapping(self, value: Any, path: str) -> dict:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise self.fail(path, value, "a mapping of keys to values")
+        return value
+
+    # ---- the document ---------------------------------------------------------------------------
+    def parse(self, document: Any, text: str, default_name: str) -> SearchSpace:
+        if document is None:
+            document = {}
+        if not isinstance(document, dict):
+            raise UserError(f"{self.source}: the file must be a mapping of sections ({', '.join(schema.TOP_LEVEL)}), "
+                            f"given {_show(document)}")
+        self.check_keys(document, schema.TOP_LEVEL, "")
+        name = self.value("name", document.get("name", default_name), Field(schema.run_name))
+        description = document.get("description") or ""
+        if not isinstance(description, str):
+            raise self.fail("description", description, "a string")
+
+        raw_storage = document.get("storage")
+        if isinstance(raw_storage, str):
+            raw_storage = {"path": raw_storage}
+        elif raw_storage is not None and not isinstance(raw_storage, dict):
+            raise self.fail("storage", raw_storage, "a folder or URI, or {path: FOLDER_OR_URI, local: FOLDER}")
+        sections: dict[str, dict[str, Any]] = {}
+        params: list[Param] = []
+        for section, fields in schema.SECTIONS.items():
+            raw = raw_storage if section == "storage" else document.get(section)
+            raw = self.mapping(raw, section)
+            self.check_keys(raw, fields, section)
+            values: dict[str, Any] = {}
+            for key, spec in fields.items():
+                path = f"{section}.{key}"
+                if section == "search" and key == "scheduler":
+                    values[key] = self.scheduler(raw.get(key), path)
+                elif key in raw and isinstance(raw[key], dict) and spec.searchable:
+                    param = self.param(raw[key], path, spec, FLAT_NAMES.get((section, key), key))
+                    values[key] = param
+                    params.append(param)
+                elif key in raw and isinstance(raw[key], dict) and section in schema.SEARCHABLE_SECTIONS:
+                    raise self.fail(path, raw[key], f"a fixed value ({key} is not searchable)")
+                elif key in raw:
+                    values[key] = self.value(path, raw[key], spec)
+                else:
+                    # Defaults go through the same check: keywords expand ('benchmark' -> names).
+                    values[key] = self.value(path, spec.default, spec)
+            sections[section] = values
+        if sections["data"]["dataset"] in schema.DATASETS_NEEDING_PATH and not sections["data"]["path"]:
+            raise self.fail("data.path", None, f"the data set's root folder (required when data.dataset is "
+                            f"{sections['data']['dataset']!r})")
+        objectives = self.objectives(document.get("objectives"), sections)
+        if sections["search"]["scheduler"] and objectives[0][0] not in schema.EPOCH_METRICS:
+            raise self.fail("objectives[0].metric", objectives[0][0],
+                            "a metric reported every epoch when search.scheduler is set (the scheduler ranks "
+                            f"trials on the first objective): one of {', '.join(schema.EPOCH_METRICS)}")
+        self.cross_checks(sections, document)
+        fixed = self.fixed(sections, name)
+        return SearchSpace(
+            name=name, source=self.source, text=text, description=description, sections=sections,
+            params=tuple(params), objectives=objectives, _fixed=fixed,
+        )
+
+    def value(self, path: str, value: Any, spec: Field) -> Any:
+        try:
+            return spec.check(value)
+        except Invalid as err:
+            raise self.fail(path, value, err.expected, err.hint) from None
+
+    def param(self, raw: dict, path: str, spec: Field, name: str) -> Param:
+        kinds = [k for k in schema.SPEC_KINDS if k in raw]
+        if len(kinds) != 1:
+            unknown = [k for k in raw if k not in schema.SPEC_KINDS and k not in ("step", "log")]
+            hint = schema.did_you_mean(unknown[0], schema.SPEC_KINDS) if unknown else None
+            raise self.fail(path, raw, "a value, or exactly one of {choice: [...]}, {int: [low, high]}, "
+                            "{float: [low, high]}", hint)
+        kind = kinds[0]
+        self.check_keys(raw, (kind, *schema.SPEC_OPTIONS[kind]), path)
+        field_kind = getattr(spec.check, "kind", None)
+        if kind == "choice":
+            options = raw["choice"]
+            if not isinstance(options, list) or not options:
+                raise self.fail(f"{path}.choice", options, "a non-empty list of values")
+            checked = [self.value(f"{path}.choice[{i}]", v, spec) for i, v in enumerate(options)]
+            if len({repr(c) for c in checked}) != len(checked):
+                raise self.fail(f"{path}.choice", options, "distinct values")
+            return Param(name, path, "choice", tuple(checked), when=spec.when)
+        if field_kind not in ("int", "float") or (kind == "int" and field_kind == "float"):
+            valid = "{choice: [...]}" if field_kind not in ("int", "float") else "{float: [low, high]} or {choice: [...]}"
+            raise self.fail(path, raw, f"{valid} ({path} is not {'an integer' if kind == 'int' else 'a number'})")
+        bounds = raw[kind]
+        if not isinstance(bounds, list) or len(bounds) != 2:
+            raise self.fail(f"{path}.{kind}", bounds, "[low, high]")
+        low, high = (self.value(f"{path}.{kind}", b, spec) for b in bounds)
+        if kind == "float":
+            low, high = float(low), float(high)
+        if not low < high:
+            raise self.fail(f"{path}.{kind}", bounds, "[low, high] with low < high")
+        log = raw.get("log", False)
+        if not isinstance(log, bool):
+            raise self.fail(f"{path}.log", log, "true or false")
+        if log and low <= 0:
+            raise self.fail(f"{path}.{kind}", bounds, "low > 0 with log: true")
+        step = raw.get("step")
+        if step is not None:
+            ok = (isinstance(step, int) and not isinstance(step, bool) and step >= 1) if kind == "int" else (
+                isinstance(step, int | float) and not isinstance(step, bool) and step > 0)
+            if not ok:
+                raise self.fail(f"{path}.step", step, "an integer >= 1" if kind == "int" else "a number > 0")
+            if log and step not in (None, 1):
+                raise self.fail(f"{path}.step", step, "no step with log: true (Optuna samples log ranges without steps)")
+        return Param(name, path, kind, low=low, high=high, step=step, log=log, when=spec.when)
+
+    def scheduler(self, raw: Any, path: str) -> dict | None:
+        if raw is None:
+            return None
+        raw = self.mapping(raw, path)
+        self.check_keys(raw, schema.SCHEDULER, path)
+        return {k: (self.value(f"{path}.{k}", raw[k], f) if k in raw else f.default) for k, f in schema.SCHEDULER.items()}
+
+    def objectives(self, raw: Any, sections: dict) -> tuple[tuple[str, str], ...]:
+        if raw is None:
+            return schema.DEFAULT_OBJECTIVES
+        if not isinstance(raw, list) or not raw:
+            raise self.fail("objectives", raw, "a non-empty list of {metric: NAME, direction: max|min}")
+        valid = objective_metrics(sections["eval"]["corruptions"], sections["eval"]["severities"])
+        out: list[tuple[str, str]] = []
+        for i, item in enumerate(raw):
+            path = f"objectives[{i}]"
+            item = self.mapping(item, path)
+            self.check_keys(item, ("metric", "direction"), path)
+            metric, direction = item.get("metric"), item.get("direction")
+            if metric not in valid:
+                shown = [*schema.REPORT_METRICS, *schema.TRAINING_METRICS, "ce/<corruption>", "error/<corruption>/<severity>"]
+                raise self.fail(f"{path}.metric", metric, "a metric of the report: " + ", ".join(shown),
+                                schema.did_you_mean(metric, valid))
+            if direction not in schema.DIRECTIONS:
+                raise self.fail(f"{path}.direction", direction, "'max' or 'min'",
+                                schema.did_you_mean(direction, schema.DIRECTIONS))
+            if metric in [m for m, _ in out]:
+                raise self.fail(f"{path}.metric", metric, "each metric at most once")
+            out.append((metric, direction))
+        return tuple(out)
+
+    # ---- constraints between fields ---------------------------------------------------------------
+    def cross_checks(self, sections: dict, document: dict) -> None:
+        model, data, train = sections["model"], sections["data"], sections["train"]
+        dims, heads = _values(model["embed_dim"]), _values(model["num_heads"])
+        if dims and heads:
+            for d in dims:
+                for h in heads:
+                    if d % h:
+                        raise self.fail("model.num_heads", _raw(model["num_heads"]),
+                                        f"head counts that divide every model.embed_dim ({d} % {h} != 0)")
+        patches = _values(model["patch_size"])
+        for p in patches or ():
+            if data["image_size"] % p:
+                raise self.fail("model.patch_size", _raw(model["patch_size"]),
+                                f"patch sizes that divide data.image_size ({data['image_size']} % {p} != 0)")
+        depths = _values(model["depth"])
+        blocks = _values(model["tap_blocks"]) or ()
+        if depths:
+            for b in blocks:
+                if isinstance(b, tuple) and max(b) >= min(depths):
+                    raise self.fail("model.tap_blocks", _raw(model["tap_blocks"]),
+                                    f"block indices < model.depth (smallest depth {min(depths)})")
+        taps = _values(model["tap"])
+        raw_model = document.get("model") or {}
+        if taps == [False]:
+            for key in ("tap_dilations", "tap_blocks"):
+                if key in raw_model:
+                    raise self.fail(f"model.{key}", raw_model[key], f"no {key} while model.tap is false "
+                                    "(set model.tap: true or {choice: [false, true]})")
+        warmups = _values(train["warmup_epochs"]) or ()
+        if any(w >= train["epochs"] for w in warmups) and train["epochs"] > 1:
+            raise self.fail("train.warmup_epochs", _raw(train["warmup_epochs"]), f"fewer than train.epochs ({train['epochs']})")
+        sched = sections["search"]["scheduler"]
+        if sched and sched["grace_period"] >= train["epochs"]:
+            raise self.fail("search.scheduler.grace_period", sched["grace_period"],
+                            f"an integer < train.epochs ({train['epochs']}): a trial can be stopped only "
+                            "before its last epoch")
+        res = sections["resources"]
+        if res["num_cpus"] is not None and res["num_cpus"] < res["cpus_per_trial"]:
+            raise self.fail("resources.num_cpus", res["num_cpus"], f"at least resources.cpus_per_trial ({res['cpus_per_trial']:g})")
+        if sections["eval"]["benchmark_path"] and data["test_subset"] is not None:
+            raise self.fail("data.test_subset", data["test_subset"],
+                            "null with eval.benchmark_path (the benchmark's images pair with the whole test split; "
+                            "use eval.subset to judge on fewer)")
+        if data["test_subset"] is not None and sections["eval"]["subset"] is not None and \
+                sections["eval"]["subset"] > data["test_subset"]:
+            raise self.fail("eval.subset", sections["eval"]["subset"], f"at most data.test_subset ({data['test_subset']})")
+
+    def fixed(self, sections: dict, name: str) -> dict[str, Any]:
+        fixed: dict[str, Any] = {}
+        for section in schema.SEARCHABLE_SECTIONS:
+            for key, value in sections[section].items():
+                if not isinstance(value, Param):
+                    fixed[FLAT_NAMES.get((section, key), key)] = value
+        fixed["img_size"] = sections["data"]["image_size"]
+        fixed["seed"] = sections["search"]["seed"]
+        return fixed
+
+
+def objective_metrics(corruptions: Iterable[str], severities: Iterable[int]) -> list[str]:
+    """Every metric a trial reports, hence every valid objective."""
+    corruptions, severities = list(corruptions), list(severities)
+    return [
+        *schema.REPORT_METRICS,
+        *schema.TRAINING_METRICS,
+        *(f"ce/{c}" for c in corruptions),
+        *(f"error/{c}/{s}" for c in corruptions for s in severities),
+    ]
+
+
+def _values(value: Any) -> list[Any] | None:
+    """Every value a field can take (a fixed value is one), None when continuous."""
+    return value.values() if isinstance(value, Param) else [value]
+
+
+def _raw(value: Any) -> Any:
+    """A field's value as the user wrote it, for messages."""
+    if isinstance(value, Param):
+        if value.kind == "choice":
+            return {"choice": _plain(list(value.choices))}
+        return {value.kind: [value.low, value.high]}
+    return _plain(value)
+
+
+def _show(value: Any) -> str:
+    text = repr(_plain(value))
+    return text if len(text) <= 80 else text[:77] + "..."

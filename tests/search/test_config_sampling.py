@@ -1,0 +1,106 @@
+"""TrialConfig from sampled values, and Optuna's sampling of a space (conditional parameters)."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import optuna
+import pytest
+import torch
+
+from search import schema
+from search.config import TrialConfig
+from search.sampling import SpaceSampler, make_sampler
+from search.space import FLAT_NAMES, load_space
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def quickstart():
+    return load_space(REPO / "spaces" / "quickstart.yaml")
+
+
+def test_trial_config_fields_are_exactly_the_flat_space_keys():
+    flat = {FLAT_NAMES.get((s, k), k) for s in schema.SEARCHABLE_SECTIONS for k in schema.SECTIONS[s]}
+    flat |= {"img_size", "seed", "num_classes", "in_chans"}
+    assert {f.name for f in dataclasses.fields(TrialConfig)} == flat
+
+
+def test_unknown_keys_are_rejected_with_a_hint():
+    with pytest.raises(ValueError, match=r"unknown TrialConfig keys \['mixr'\].*did you mean 'mixer'"):
+        TrialConfig.from_flat_dict({"mixr": "fan"})
+
+
+def test_flat_dict_round_trip_and_lists_become_tuples():
+    cfg = TrialConfig.from_flat_dict({"tap": True, "tap_dilations": [1, 2], "tap_blocks": [0, 1], "mixer": "fan"})
+    assert cfg.tap_dilations == (1, 2) and cfg.tap_blocks == (0, 1)
+    assert TrialConfig.from_flat_dict(cfg.to_flat_dict()) == cfg
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.mixer = "mlp"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("blocks, depth, expected", [
+    ("all", 4, None), ("first_half", 4, (0, 1)), ("last_half", 4, (2, 3)), ("last_half", 1, (0,)), ((1,), 3, (1,)),
+])
+def test_tap_blocks_resolve_against_depth(blocks, depth, expected):
+    cfg = TrialConfig(tap=True, tap_dilations=(1, 2), tap_blocks=blocks, depth=depth)
+    assert cfg.model_kwargs()["tap_blocks"] == expected
+    off = dataclasses.replace(cfg, tap=False)
+    assert off.model_kwargs()["tap_dilations"] == () and off.model_kwargs()["tap_blocks"] is None
+
+
+def _sample(space, sampler_name="random", n=12, seed=0):
+    sampler = make_sampler({**space.search, "sampler": sampler_name, "seed": seed})
+    study = optuna.create_study(directions=["maximize", "minimize"], sampler=sampler)
+    space_fn = SpaceSampler.for_space(space, num_classes=10)
+    configs = []
+    for i in range(n):
+        trial = study.ask()
+        values = space_fn(trial)
+        configs.append((trial.params, values))
+        study.tell(trial, [float(i % 5), float(i % 3)])
+    return configs
+
+
+def test_conditional_tap_settings_are_sampled_only_when_tap_is_on(quickstart):
+    configs = _sample(quickstart, n=16)
+    assert {v["tap"] for _, v in configs} == {False, True}
+    for params, values in configs:
+        cfg = TrialConfig.from_flat_dict(values)  # complete and known keys
+        if values["tap"]:
+            assert "tap_dilations" in params and cfg.tap_dilations in ((1, 2), (1, 2, 3))
+        else:
+            assert "tap_dilations" not in params and "tap_blocks" not in params
+            assert cfg.tap_dilations == () and cfg.tap_blocks == "all"
+        assert cfg.num_classes == 10 and cfg.epochs == quickstart.sections["train"]["epochs"]
+
+
+@pytest.mark.parametrize("name", schema.SAMPLERS)
+def test_every_sampler_samples_the_space_reproducibly(quickstart, name):
+    a = [v for _, v in _sample(quickstart, name, n=6, seed=3)]
+    b = [v for _, v in _sample(quickstart, name, n=6, seed=3)]
+    assert a == b
+
+
+def test_sampled_config_builds_a_real_model(quickstart):
+    from search.trial import build_model
+
+    _, values = _sample(quickstart, n=1)[0]
+    cfg = TrialConfig.from_flat_dict({**values, "mixer": "fan", "tap": True, "tap_dilations": (1, 2)})
+    model = build_model(cfg)
+    logits, maps = model.forward_with_attention(torch.rand(2, 3, cfg.img_size, cfg.img_size))
+    assert logits.shape == (2, 10) and len(maps) == cfg.depth
+
+
+def test_layer_scale_none_disables_layer_scale_through_timm():
+    from timm.layers import LayerScale
+
+    from search.trial import build_model
+
+    base = {"embed_dim": 32, "depth": 1, "num_heads": 2, "img_size": 32, "patch_size": 8}
+    with_ls = build_model(TrialConfig.from_flat_dict({**base, "layer_scale_init": 0.5}))
+    without = build_model(TrialConfig.from_flat_dict({**base, "layer_scale_init": None}))
+    assert any(isinstance(m, LayerScale) for m in with_ls.modules())
+    assert not any(isinstance(m, LayerScale) for m in without.modules())

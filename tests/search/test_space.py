@@ -1,0 +1,178 @@
+"""Search space files: valid ones load with their defaults and size; bad ones fail precisely.
+
+Every bad file goes through the real CLI (``search validate``) and must end with exit code 2, one
+line on stderr naming the file, the field path, the value given and what is valid, and no Ray.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from search import cli
+from search.errors import UserError
+from search.space import load_space
+
+REPO = Path(__file__).resolve().parents[2]
+
+BASE = """\
+name: tiny
+data: {dataset: digits, image_size: 16, test_subset: 40}
+model:
+  patch_size: 4
+  embed_dim: 16
+  depth: 2
+  num_heads: {choice: [2, 4]}
+  mixer: {choice: [mlp, fan]}
+  tap: {choice: [false, true]}
+  tap_dilations: {choice: [[1, 2], [1, 2, 3]]}
+train: {epochs: 2, adl_weight: {choice: [0.0, 1.0]}}
+eval: {corruptions: [gaussian_noise, fog], severities: [1, 3]}
+search: {num_trials: 4}
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "space.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def test_valid_space_loads_with_defaults_and_size(tmp_path):
+    space = load_space(write(tmp_path, BASE))
+    assert space.name == "tiny"
+    assert space.objectives == (("clean_accuracy", "max"), ("mce", "min"))
+    assert [p.path for p in space.params] == [
+        "model.num_heads", "model.mixer", "model.tap", "model.tap_dilations", "train.adl_weight"
+    ]
+    # heads 2 x mixers 2 x adl 2 x (tap off: 1 + tap on: 2 dilation sets) = 24
+    assert space.size() == 24
+    fixed = space.fixed_values()
+    assert fixed["epochs"] == 2 and fixed["img_size"] == 16 and fixed["model_name"] == "robust_vit"
+    assert space.eval["corruptions"] == ("gaussian_noise", "fog")
+    assert space.corruption_table == "cifar10"
+
+
+def test_float_range_makes_the_space_continuous(tmp_path):
+    text = BASE.replace("train: {epochs: 2,", "train: {epochs: 2, lr: {float: [1.0e-4, 1.0e-2], log: true},")
+    space = load_space(write(tmp_path, text))
+    assert space.size() is None and space.size_text() == "continuous"
+
+
+def test_int_range_size_and_values(tmp_path):
+    text = BASE.replace("depth: 2", "depth: {int: [2, 6], step: 2}")
+    space = load_space(write(tmp_path, text))
+    depth = next(p for p in space.params if p.name == "depth")
+    assert depth.values() == [2, 4, 6] and space.size() == 72
+
+
+@pytest.mark.parametrize("name", ["quickstart.yaml", "cifar10_components.yaml", "imagenet_fan_tap.yaml"])
+def test_shipped_spaces_are_valid(name, capsys):
+    assert cli.main(["validate", str(REPO / "spaces" / name)]) == 0
+    assert "valid" in capsys.readouterr().out
+
+
+def test_show_prints_resolved_space_and_size(capsys):
+    assert cli.main(["show", str(REPO / "spaces" / "quickstart.yaml")]) == 0
+    out = capsys.readouterr().out
+    assert "model.mixer" in out and "size: " in out and "combinations" in out
+    assert "corruptions:" in out and "gaussian_noise" in out  # 'benchmark' resolved to names
+
+
+# (case id, YAML text, substrings that the one-line message must contain)
+BAD = [
+    ("not_yaml", "model: {mixer: [mlp\n", ["not valid YAML", "line"]),
+    ("not_mapping", "- a\n- b\n", ["must be a mapping of sections", "['a', 'b']"]),
+    ("unknown_top_key", BASE + "serch: {}\n", ["serch: unknown key", "did you mean 'search'?"]),
+    ("unknown_model_key", BASE.replace("embed_dim: 16", "embed_dimm: 16"),
+     ["model.embed_dimm: unknown key", "did you mean 'embed_dim'?"]),
+    ("bad_mixer_choice", BASE.replace("[mlp, fan]", "[mlp, fann]"),
+     ["model.mixer.choice[1]: given 'fann'", "one of 'mlp', 'se', 'xca', 'fan'", "did you mean 'fan'?"]),
+    ("heads_not_int", BASE.replace("{choice: [2, 4]}", "two"), ["model.num_heads: given 'two'", "an integer >= 1"]),
+    ("heads_do_not_divide", BASE.replace("{choice: [2, 4]}", "{choice: [2, 3]}"),
+     ["model.num_heads: given {'choice': [2, 3]}", "divide every model.embed_dim (16 % 3 != 0)"]),
+    ("patch_does_not_divide", BASE.replace("patch_size: 4", "patch_size: 5"),
+     ["model.patch_size: given 5", "divide data.image_size (16 % 5 != 0)"]),
+    ("float_range_reversed", BASE.replace("train: {epochs: 2,", "train: {epochs: 2, lr: {float: [0.1, 0.01]},"),
+     ["train.lr.float: given [0.1, 0.01]", "low < high"]),
+    ("log_range_zero", BASE.replace("train: {epochs: 2,", "train: {epochs: 2, weight_decay: {float: [0.0, 0.1], log: true},"),
+     ["train.weight_decay.float: given [0.0, 0.1]", "low > 0 with log: true"]),
+    ("int_range_on_float", BASE.replace("train: {epochs: 2,", "train: {epochs: 2, lr: {int: [1, 3]},"),
+     ["train.lr: given {'int': [1, 3]}", "{float: [low, high]}"]),
+    ("not_searchable", BASE.replace("train: {epochs: 2,", "train: {epochs: {choice: [1, 2]},"),
+     ["train.epochs: given {'choice': [1, 2]}", "a fixed value (epochs is not searchable)"]),
+    ("empty_choice", BASE.replace("[mlp, fan]", "[]"), ["model.mixer.choice: given []", "a non-empty list"]),
+    ("unknown_spec_key", BASE.replace("{choice: [mlp, fan]}", "{choise: [mlp, fan]}"),
+     ["model.mixer: given {'choise'", "{choice: [...]}", "did you mean 'choice'?"]),
+    ("duplicate_choice", BASE.replace("[mlp, fan]", "[mlp, mlp]"), ["model.mixer.choice: given ['mlp', 'mlp']", "distinct values"]),
+    ("unknown_metric", BASE + "objectives: [{metric: clean_acc, direction: max}]\n",
+     ["objectives[0].metric: given 'clean_acc'", "a metric of the report", "did you mean 'clean_accuracy'?"]),
+    ("bad_direction", BASE + "objectives: [{metric: mce, direction: minimize}]\n",
+     ["objectives[0].direction: given 'minimize'", "'max' or 'min'", "did you mean 'min'?"]),
+    ("duplicate_objective", BASE + "objectives: [{metric: mce, direction: min}, {metric: mce, direction: max}]\n",
+     ["objectives[1].metric: given 'mce'", "each metric at most once"]),
+    ("no_objectives", BASE + "objectives: []\n", ["objectives: given []", "a non-empty list"]),
+    ("objective_corruption_not_judged", BASE + "objectives: [{metric: ce/snow, direction: min}]\n",
+     ["objectives[0].metric: given 'ce/snow'", "ce/<corruption>"]),
+    ("bad_sampler", BASE.replace("search: {num_trials: 4}", "search: {num_trials: 4, sampler: nsga}"),
+     ["search.sampler: given 'nsga'", "'tpe', 'nsga2', 'nsga3', 'gp', 'random'", "did you mean"]),
+    ("zero_trials", BASE.replace("num_trials: 4", "num_trials: 0"), ["search.num_trials: given 0", "an integer >= 1"]),
+    ("negative_concurrency", BASE.replace("num_trials: 4", "num_trials: 4, concurrency: -1"),
+     ["search.concurrency: given -1", "an integer >= 1"]),
+    ("zero_cpus", BASE + "resources: {cpus_per_trial: 0}\n", ["resources.cpus_per_trial: given 0", "a number > 0.0"]),
+    ("bad_severity", BASE.replace("severities: [1, 3]", "severities: [1, 6]"),
+     ["eval.severities: given [1, 6]", "distinct integers >= 1 and <= 5"]),
+    ("unknown_corruption", BASE.replace("[gaussian_noise, fog]", "[gaussian_noise, fogg]"),
+     ["eval.corruptions: given ['gaussian_noise', 'fogg']", "(got 'fogg')", "did you mean 'fog'?"]),
+    ("unknown_dataset", BASE.replace("dataset: digits", "dataset: mnist"),
+     ["data.dataset: given 'mnist'", "one of 'digits', 'cifar10', 'cifar100', 'imagefolder'"]),
+    ("missing_data_path", BASE.replace("dataset: digits", "dataset: cifar10"),
+     ["data.path: given None", "required when data.dataset is 'cifar10'"]),
+    ("tap_block_out_of_depth", BASE.replace("tap_dilations:", "tap_blocks: [0, 5]\n  tap_dilations:"),
+     ["model.tap_blocks: given [0, 5]", "block indices < model.depth (smallest depth 2)"]),
+    ("tap_settings_without_tap", BASE.replace("tap: {choice: [false, true]}", "tap: false"),
+     ["model.tap_dilations: given {'choice': [[1, 2], [1, 2, 3]]}", "no tap_dilations while model.tap is false"]),
+    ("grace_over_epochs", BASE.replace("search: {num_trials: 4}",
+                                       "search: {num_trials: 4, scheduler: {type: asha, grace_period: 5}}"),
+     ["search.scheduler.grace_period: given 5", "an integer < train.epochs (2)"]),
+    ("asha_on_judged_metric", BASE.replace("search: {num_trials: 4}", "search: {num_trials: 4, scheduler: {type: asha}}")
+     .replace("epochs: 2,", "epochs: 3,") + "objectives: [{metric: mce, direction: min}, {metric: clean_accuracy, direction: max}]\n",
+     ["objectives[0].metric: given 'mce'", "a metric reported every epoch"]),
+    ("unknown_optimizer", BASE.replace("train: {epochs: 2,", "train: {epochs: 2, optimizer: adamww,"),
+     ["train.optimizer: given 'adamww'", "did you mean 'adamw'?"]),
+    ("drop_path_one", BASE.replace("depth: 2", "depth: 2\n  drop_path_rate: 1.0"),
+     ["model.drop_path_rate: given 1.0", ">= 0.0 and < 1.0"]),
+    ("bad_name", "name: 'my space'\n" + BASE.replace("name: tiny\n", ""), ["name: given 'my space'", "a name of letters"]),
+    ("storage_not_path", BASE + "storage: 3\n", ["storage: given 3", "a folder or URI, or {path:"]),
+    ("storage_unknown_key", BASE + "storage: {path: runs, locl: x}\n",
+     ["storage.locl: unknown key", "did you mean 'local'?"]),
+    ("section_not_mapping", BASE.replace("search: {num_trials: 4}", "search: 4"), ["search: given 4", "a mapping"]),
+    ("bad_tap_blocks_keyword", BASE.replace("tap_dilations:", "tap_blocks: last\n  tap_dilations:"),
+     ["model.tap_blocks: given 'last'", "'all', 'first_half', 'last_half'", "did you mean 'last_half'?"]),
+]
+
+
+@pytest.mark.parametrize("case, text, expected", BAD, ids=[c[0] for c in BAD])
+def test_bad_space_file_exit_2_precise_message_no_ray(case, text, expected, tmp_path, capsys):
+    import ray
+
+    path = write(tmp_path, text, f"{case}.yaml")
+    assert cli.main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    assert err.startswith(f"search validate: error: {path}: "), err
+    for part in expected:
+        assert part in err, f"{part!r} not in {err!r}"
+    assert not ray.is_initialized()
+
+
+def test_missing_file(tmp_path, capsys):
+    assert cli.main(["show", str(tmp_path / "nope.yaml")]) == 2
+    assert "nope.yaml: file not found" in capsys.readouterr().err
+
+
+def test_load_space_raises_user_error(tmp_path):
+    with pytest.raises(UserError, match=r"model\.depth: given 0; expected an integer >= 1"):
+        load_space(write(tmp_path, BASE.replace("depth: 2", "depth: 0")))
