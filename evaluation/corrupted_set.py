@@ -33,7 +33,7 @@ from torch.utils.data import Dataset
 
 from evaluation.corruptions import ALL_CORRUPTIONS, SEVERITIES, corrupt, get_table, parse_corruptions
 
-ENGINE_VERSION = "1"  # bump when any corruption's output changes, so old caches are not reused
+ENGINE_VERSION = "2"  # bump when any corruption's output changes, so old caches are not reused
 CHUNK = 64  # images corrupted per call; fixed so results never depend on a batch-size setting
 
 

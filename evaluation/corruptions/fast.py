@@ -42,7 +42,7 @@ def _randint(low: int, high: int, shape, g: torch.Generator, device) -> torch.Te
 
 
 def gaussian_noise(x, c, table, g):
-    return (x + torch.randn(x.shape, generator=g, device=x.device) * c).clamp(0, 1)
+    return torch.randn(x.shape, generator=g, device=x.device).mul_(c).add_(x).clamp_(0, 1)
 
 
 _GUIDE_BINS = 2048
@@ -74,19 +74,18 @@ def shot_noise(x, c, table, g):
     # are only 256 rates (torch.poisson is several times slower on CPU). 32-bit throughout.
     cdf, guide = _poisson_table(float(c), str(x.device))
     width = cdf.shape[1]
-    level = torch.round(x * 255).to(torch.int32)
+    level = x.mul(255).round_().to(torch.int32)
     u = torch.rand(x.shape, generator=g, device=x.device)
     # index_select: much faster than advanced indexing for large index tensors on CPU
-    k = guide.view(-1).index_select(0, (level * _GUIDE_BINS + (u * _GUIDE_BINS).to(torch.int32)).view(-1))
+    k = guide.view(-1).index_select(0, level.mul(_GUIDE_BINS).add_(u.mul(_GUIDE_BINS).to(torch.int32)).view(-1))
     # The guide gives the answer for most values; the rest (the CDF still <= u) need a few more
     # steps: an exact row search for those only.
-    at_k = cdf.view(-1).index_select(0, level.view(-1) * width + k)
+    at_k = cdf.view(-1).index_select(0, level.view(-1).mul(width).add_(k))
     rest = torch.nonzero(at_k <= u.view(-1)).view(-1)
     if rest.numel():
         rows = cdf.index_select(0, level.view(-1).index_select(0, rest))  # (R, K + 1)
         k[rest] = torch.searchsorted(rows, u.view(-1)[rest][:, None], right=True)[:, 0].to(k.dtype)
-    k = k.view(x.shape)
-    return (k.to(x.dtype) / float(c)).clamp(0, 1)
+    return k.view(x.shape).to(x.dtype).div_(float(c)).clamp_(0, 1)
 
 
 def impulse_noise(x, c, table, g):
@@ -94,12 +93,11 @@ def impulse_noise(x, c, table, g):
     # `amount`; a flipped value becomes 1 or 0 with equal probability. One uniform u decides
     # both: u < c/2 -> salt (1), c/2 <= u < c -> pepper (0); the same joint distribution.
     u = torch.rand(x.shape, generator=g, device=x.device)
-    out = torch.where(u < c / 2, torch.ones_like(x), x)
-    return torch.where((u >= c / 2) & (u < c), torch.zeros_like(x), out)
+    return x.masked_fill(u < c, 0.0).masked_fill_(u < c / 2, 1.0)  # flipped -> 0, then salt -> 1
 
 
 def speckle_noise(x, c, table, g):
-    return (x + x * torch.randn(x.shape, generator=g, device=x.device) * c).clamp(0, 1)
+    return torch.randn(x.shape, generator=g, device=x.device).mul_(x).mul_(c).add_(x).clamp_(0, 1)
 
 
 # ------------------------------------------------------------------------------------------ blur
@@ -114,9 +112,18 @@ def defocus_blur(x, c, table, g):
     return filters.fft_correlate(x, kernel, mode="mirror").clamp(0, 1)  # cv2.filter2D border
 
 
-def _motion_blur(x: torch.Tensor, radius: int, sigma: float, angles: torch.Tensor) -> torch.Tensor:
-    """imagecorruptions' ``_motion_blur`` for the batch, one angle (degrees) per image."""
-    h, w = x.shape[-2:]
+def _motion_blur(x: torch.Tensor, radius: int, sigma: float, angles: torch.Tensor,
+                 limit: tuple[int, int] | None = None) -> torch.Tensor:
+    """imagecorruptions' ``_motion_blur`` for the batch, one angle (degrees) per image.
+
+    CPU, images of 64 x 64 px or more: the reference's shifted copies as in-place adds (fastest
+    there); small images (B x taps tiny adds would be Python overhead) and other devices: one FFT
+    correlation of the batch with per-image kernels. ``limit``: the image size of the reference's
+    break rule when ``x`` is a window.
+    """
+    if x.device.type == "cpu" and x.shape[-2] * x.shape[-1] >= 64 * 64:
+        return filters.motion_blur_shifts(x, radius, sigma, angles, limit)
+    h, w = limit or x.shape[-2:]
     kernels = filters.motion_kernels(radius, sigma, angles, h, w)
     return filters.fft_correlate(x, kernels, mode="nearest")
 
@@ -146,51 +153,138 @@ def _clipped_zoom(x: torch.Tensor, zoom: float, trim: str, full: bool = False) -
     return y[..., t0:t0 + h, l0:l0 + w]
 
 
+def _zoom_matrix(start: int, count: int, crop: int, out: int) -> torch.Tensor:
+    """(count, crop) float64 rows of SciPy's linear ``zoom`` from ``crop`` to ``out`` samples:
+    output ``start + i`` samples the crop at ``(start + i) (crop - 1) / (out - 1)``."""
+    m = torch.zeros(count, crop, dtype=torch.float64)
+    if crop == 1 or out == 1:
+        m[:, 0] = 1
+        return m
+    pos = torch.arange(start, start + count, dtype=torch.float64) * ((crop - 1) / (out - 1))
+    i0 = pos.floor().long().clamp(0, crop - 2)
+    f = pos - i0
+    rows = torch.arange(count)
+    m[rows, i0] = 1 - f
+    m[rows, i0 + 1] += f
+    return m
+
+
+def _zoom_window(x: torch.Tensor, zoom: float, rows: tuple[int, int], cols: tuple[int, int]) -> torch.Tensor:
+    """Rows ``rows[0] : rows[0] + rows[1]`` and likewise columns of ``_clipped_zoom(x, zoom, full=True)``
+    without computing the rest (two small interpolation matrices; positions in float64)."""
+    h, w = x.shape[-2:]
+    ch, cw = int(np.ceil(h / zoom)), int(np.ceil(w / zoom))
+    top, left = (h - ch) // 2, (w - cw) // 2
+    oh, ow = int(round(ch * zoom)), int(round(cw * zoom))
+    nr, nc = min(rows[1], oh - rows[0]), min(cols[1], ow - cols[0])
+    my = _zoom_matrix(rows[0], nr, ch, oh).to(device=x.device, dtype=x.dtype)
+    mx = _zoom_matrix(cols[0], nc, cw, ow).to(device=x.device, dtype=x.dtype)
+    return torch.matmul(my, torch.matmul(x[..., top:top + ch, left:left + cw], mx.T))
+
+
+def _zoom_rows_cols(x: torch.Tensor, zoom: float, trim: str) -> torch.Tensor:
+    """``_clipped_zoom`` (trimmed) as two 1-D passes, for CPU batches: each crop row is
+    interpolated along W (``interpolate(mode="linear", align_corners=True)``, the same sample
+    positions as the 2-D one), cut to the kept columns, then the kept output rows are blended from
+    two gathered rows (positions in float64). About 1.5x faster than the 2-D kernel on the CPU."""
+    b, c, h, w = x.shape
+    ch, cw = int(np.ceil(h / zoom)), int(np.ceil(w / zoom))
+    top, left = (h - ch) // 2, (w - cw) // 2
+    oh, ow = int(round(ch * zoom)), int(round(cw * zoom))
+    t0 = 0 if trim == "topleft" else (oh - h) // 2
+    l0 = 0 if trim == "topleft" else (ow - w) // 2
+    if ch < 2 or oh < 2:
+        return _clipped_zoom(x, zoom, trim)
+    crop = x[..., top:top + ch, left:left + cw].reshape(b * c, ch, cw)
+    y = F.interpolate(crop, size=ow, mode="linear", align_corners=True)[..., l0:l0 + w]
+    pos = torch.arange(t0, t0 + h, dtype=torch.float64) * ((ch - 1) / (oh - 1))
+    r0 = pos.floor().long().clamp(0, ch - 2)
+    frac = (pos - r0).to(x.dtype).view(-1, 1)
+    r0 = r0.to(x.device)
+    out = torch.lerp(y.index_select(-2, r0), y.index_select(-2, r0 + 1), frac.to(x.device))
+    return out.view(b, c, h, w)
+
+
+_CPU_CHUNK = 2 * 3 * 224 * 224  # elements per chunk of images that stays in a core's L2 cache
+
+
 def zoom_blur(x, c, table, g):
-    out = torch.zeros_like(x)
-    for z in c:
-        out += _clipped_zoom(x, float(z), table.zoom_trim)
-    return ((x + out) / (len(c) + 1)).clamp(0, 1)
+    if x.device.type != "cpu":
+        out = torch.zeros_like(x)
+        for z in c:
+            out += _clipped_zoom(x, float(z), table.zoom_trim)
+        return ((x + out) / (len(c) + 1)).clamp(0, 1)
+    # CPU: 1-D passes, a few images at a time (every zoom of a chunk while it is in cache).
+    out = torch.empty_like(x)
+    step = max(1, _CPU_CHUNK // x[0].numel())
+    for i in range(0, x.shape[0], step):
+        xc = x[i:i + step]
+        acc = xc.clone()
+        for z in c:
+            acc += _zoom_rows_cols(xc, float(z), table.zoom_trim)
+        out[i:i + step] = acc.div_(len(c) + 1).clamp_(0, 1)
+    return out
 
 
-def _glass_shuffle_index(b: int, h: int, w: int, delta: int, iterations: int, g, device) -> torch.Tensor:
-    """Flat source index (B, H*W) of ImageNet-C's local pixel "swap" loop, vectorised along rows.
+def _glass_source(b: int, h: int, w: int, delta: int, iterations: int, g, device) -> torch.Tensor:
+    """Flat source index (B * H * W,) int32, over the whole batch, of ImageNet-C's pixel "swap" loop.
 
     The reference visits rows h = H-delta .. delta+1 (bottom up) and, in each, columns right to
     left, and does ``x[h, w], x[h', w'] = x[h', w'], x[h, w]`` with views, which copies
-    ``x[h', w']`` into ``x[h, w]`` (the second assignment is a no-op). So every visited pixel takes
-    the *current* value of (h + dy, w + dx), dx, dy in [-delta, delta). Rows below are final,
-    rows above untouched; inside a row, sources to the right were already visited: those chains
-    are resolved by pointer jumping.
+    ``x[h', w']`` into ``x[h, w]`` (the second assignment is a no-op). So every visited pixel p
+    takes the value that its source q = (h + dy, w + dx), dx, dy in [-delta, delta), holds at the
+    moment of the visit: q's final value of this pass if q was visited before p (a row below
+    inside the visited rectangle, or the same row to the right), else q's value from before the
+    pass. Following "visited before" links gives chains that go strictly back in visiting order;
+    they are resolved for all pixels at once by pointer jumping (``ptr = ptr[ptr]`` until nothing
+    changes; chains are short, a few rounds), which is exact: no row-by-row loop.
+
+    Draws: one ``randint(-delta, delta, (rows, B, cols, 2))`` per pass in visiting order, (dx, dy).
     """
-    src = torch.arange(h * w, device=device).repeat(b, 1)
-    cols = torch.arange(w - delta, delta, -1, device=device)  # visiting order within a row
-    rows = torch.arange(h - delta, delta, -1, device=device)
-    n = cols.numel()
-    if n <= 0 or rows.numel() <= 0:
-        return src
-    pos = torch.arange(n, device=device)
+    hw = h * w
+    total = torch.arange(b * hw, dtype=torch.int32, device=device)
+    m, n = h - 2 * delta, w - 2 * delta  # visited rows delta+1 .. h-delta, columns likewise
+    if m <= 0 or n <= 0:
+        return total
+    inner = (slice(None), slice(delta + 1, h - delta + 1), slice(delta + 1, w - delta + 1))
+    region = total.view(b, h, w)[inner].contiguous()  # (B, m, n) flat positions, spatial order
+    # Bounds of a source that lies inside the visited rectangle, as offsets (int8, clamped):
+    # dy <= rows below p inside it; column offset within [first - col, last - col].
+    below = (h - delta - torch.arange(delta + 1, h - delta + 1, device=device)).clamp(max=127)
+    cols = torch.arange(delta + 1, w - delta + 1, device=device)
+    right = (w - delta - cols).clamp(max=127)
+    left = (delta + 1 - cols).clamp(min=-128)
+    below, right, left = (t.to(torch.int8) for t in (below.view(1, m, 1), right.view(1, 1, n), left.view(1, 1, n)))
+    src = total
     for _ in range(iterations):
-        # All draws of this pass at once, row by row in visiting order: (rows, B, n, 2) = (dx, dy).
-        d = _randint(-delta, delta, (rows.numel(), b, n, 2), g, device)
-        dx, dy = d[..., 0], d[..., 1]
-        sw = cols.view(1, 1, n) + dx
-        source = (rows.view(-1, 1, 1) + dy) * w + sw  # flat source position of every visit
-        pointing = (dy == 0) & (dx > 0) & (sw <= w - delta)  # source in the same row, already visited
-        targets = torch.where(pointing, (w - delta) - sw, pos.view(1, 1, n))
-        any_pointing = pointing.flatten(1).any(dim=1).tolist() if delta > 1 else [False] * rows.numel()
-        for r, row in enumerate(rows.tolist()):
-            value = src.gather(1, source[r])  # state before this row
-            if any_pointing[r]:  # with delta = 1, dx < 1: nothing points right
-                ptr = targets[r]
-                while True:  # pointer jumping until every chain reaches its end (a few rounds)
-                    nxt = ptr.gather(1, ptr)
-                    if torch.equal(nxt, ptr):
-                        break
-                    ptr = nxt
-                value = value.gather(1, ptr)
-            src[:, row * w + cols] = value
+        d = torch.randint(-delta, delta, (m, b, n, 2), generator=g, device=device, dtype=torch.int8)
+        d = d.permute(3, 1, 0, 2).flip(2, 3)  # visiting order -> spatial order: (2, B, m, n)
+        dx, dy = d[0], d[1]
+        off = dy.to(torch.int32) * w + dx.to(torch.int32)
+        term = total.clone()
+        if delta > 1:  # with delta = 1, dy, dx in {-1, 0}: no source is ever visited earlier
+            earlier = ((dy > 0) & (dy <= below) & (dx >= left) & (dx <= right)) | \
+                      ((dy == 0) & (dx > 0) & (dx <= right))
+            jump = off * earlier
+            term.view(b, h, w)[inner] = region + (off - jump)  # chain ends: value from before the pass
+            ptr = total.clone()
+            ptr.view(b, h, w)[inner] = region + jump  # links back to an earlier visit
+            while True:
+                nxt = ptr.index_select(0, ptr)
+                if torch.equal(nxt, ptr):
+                    break
+                ptr = nxt
+            term = term.index_select(0, ptr)
+        else:
+            term.view(b, h, w)[inner] = region + off
+        src = src.index_select(0, term)
     return src
+
+
+def _glass_shuffle_index(b: int, h: int, w: int, delta: int, iterations: int, g, device) -> torch.Tensor:
+    """:func:`_glass_source` as per-image flat indices (B, H*W) int64."""
+    src = _glass_source(b, h, w, delta, iterations, g, device).view(b, h * w).long()
+    return src - torch.arange(b, device=src.device)[:, None] * (h * w)
 
 
 def glass_blur(x, c, table, g):
@@ -198,11 +292,10 @@ def glass_blur(x, c, table, g):
     b, ch, h, w = x.shape
     # np.uint8(gaussian(x) * 255): truncation to the 8-bit grid between the two blurs
     y = torch.floor(filters.gaussian_blur(x, sigma, mode="nearest") * 255 + 1e-4) / 255
-    src = _glass_shuffle_index(b, h, w, delta, iterations, g, x.device)
+    src = _glass_source(b, h, w, delta, iterations, g, x.device)
     # Apply the per-image permutations as one row gather over (B * H * W, C) (index_select is
     # much faster than gather on CPU).
-    flat = (src + torch.arange(b, device=x.device)[:, None] * (h * w)).view(-1)
-    pixels = y.permute(0, 2, 3, 1).reshape(b * h * w, ch).index_select(0, flat)
+    pixels = y.permute(0, 2, 3, 1).reshape(b * h * w, ch).index_select(0, src)
     y = pixels.view(b, h, w, ch).permute(0, 3, 1, 2).contiguous()
     return filters.gaussian_blur(y, sigma, mode="nearest").clamp(0, 1)
 
@@ -213,11 +306,22 @@ def glass_blur(x, c, table, g):
 def snow(x, c, table, g):
     b, _, h, w = x.shape
     layer = torch.randn((b, 1, h, w), generator=g, device=x.device) * c[1] + c[0]
-    full = table.zoom_trim == "topleft"  # imagecorruptions blurs the whole zoomed layer, then crops
-    layer = _clipped_zoom(layer, float(c[2]), table.zoom_trim, full=full)
+    zoom = float(c[2])
+    if table.zoom_trim == "topleft":
+        # imagecorruptions blurs the whole zoomed layer (up to 4.5 H x 4.5 W), then keeps the
+        # top-left H x W. Those outputs read the layer only up to 2r+1 rows/columns further
+        # (edges clamped at the top and left, where the window starts too), so only that window
+        # is zoomed and blurred: the same values; the break rule still sees the full size.
+        ch, cw = int(np.ceil(h / zoom)), int(np.ceil(w / zoom))
+        limit = (int(round(ch * zoom)), int(round(cw * zoom)))
+        margin = 2 * int(c[4]) + 1
+        layer = _zoom_window(layer, zoom, (0, h + margin), (0, w + margin))
+    else:  # make_cifar_c trims the centre first, then blurs
+        limit = None
+        layer = _clipped_zoom(layer, zoom, table.zoom_trim)
     layer = torch.where(layer < c[3], torch.zeros_like(layer), layer).clamp(0, 1)
     angles = _uniform((b,), -135, -45, g, x.device, torch.float64)
-    layer = _motion_blur(layer, c[4], c[5], angles)
+    layer = _motion_blur(layer, c[4], c[5], angles, limit)
     layer = (torch.round(layer * 255) / 255)[..., :h, :w]  # (B, 1, H, W)
     gray = (0.299 * x[:, 0] + 0.587 * x[:, 1] + 0.114 * x[:, 2])[:, None]  # cv2 RGB2GRAY
     x = c[6] * x + (1 - c[6]) * torch.maximum(x, gray * 1.5 + 0.5)
@@ -277,7 +381,8 @@ def fog(x, c, table, g):
     mapsize = 1 << (max(h, w) - 1).bit_length()
     plasma = filters.plasma_fractal(b, mapsize, c[1], g, x.device)[:, None, :h, :w].to(x.dtype)
     max_val = x.reshape(b, -1).max(dim=1).values.view(b, 1, 1, 1)
-    return ((x + c[0] * plasma) * max_val / (max_val + c[0])).clamp(0, 1)
+    scale = max_val / (max_val + c[0])  # (x + c0 plasma) * max / (max + c0), in two passes
+    return torch.addcmul(x * scale, plasma, scale * c[0]).clamp_(0, 1)
 
 
 def brightness(x, c, table, g):
@@ -343,11 +448,22 @@ def elastic_transform(x, c, table, g):
     noise = _uniform((b, 2, h, w), -1, 1, g, x.device)
     if sigma_frac > 0:
         noise = filters.gaussian_blur(noise, (sigma_frac * h, sigma_frac * w), mode="reflect", truncate=3)
-    disp = noise * (amp * h)  # (B, 2, H, W): dx, dy in pixels
-    yy, xx = torch.meshgrid(torch.arange(h, device=x.device, dtype=torch.float32),
-                            torch.arange(w, device=x.device, dtype=torch.float32), indexing="ij")
-    out = filters.bilinear_sample(x, yy[None] + disp[:, 1], xx[None] + disp[:, 0], "reflect")
+    # Displacement noise * (amp * h) pixels (channel 0: dx, 1: dy), sampled like SciPy's
+    # map_coordinates(order=1, mode="reflect") (see filters.bilinear_sample): grid_sample's
+    # normalised coordinates (2 p + 1) / size - 1 of p = pixel + displacement, written as one
+    # multiply-add into the (B, H, W, 2) grid.
+    base = _reflect_base_grid(h, w, str(x.device))
+    scale = torch.tensor([2 * amp * h / w, 2 * amp], device=x.device, dtype=x.dtype)
+    grid = torch.addcmul(base, noise.permute(0, 2, 3, 1), scale)
+    out = F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
     return out.clamp(0, 1)
+
+
+@lru_cache(maxsize=16)
+def _reflect_base_grid(h: int, w: int, device: str) -> torch.Tensor:
+    """(H, W, 2) grid_sample coordinates (x, y) of the pixel centres, align_corners=False."""
+    yy, xx = torch.meshgrid(torch.arange(h, dtype=torch.float32), torch.arange(w, dtype=torch.float32), indexing="ij")
+    return torch.stack([(2 * xx + 1) / w - 1, (2 * yy + 1) / h - 1], dim=-1).to(device)
 
 
 FAST_FUNCTIONS: dict[str, FastFn] = {

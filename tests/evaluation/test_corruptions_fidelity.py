@@ -121,14 +121,16 @@ def test_warp_core_matches_scipy_and_opencv(mode):
     assert np.abs(ours[0, 0].numpy() - ref).max() < 1e-5
 
 
+@pytest.mark.parametrize("shape", [(150, 97), (337, 97), (60, 401)])
 @pytest.mark.parametrize("sigma,mode,truncate", [(1.0, "nearest", 4.0), (6.0, "nearest", 4.0), (2.24, "reflect", 3.0)])
-def test_separable_blur_matches_scipy_on_long_axes(sigma, mode, truncate):
-    # Axes longer than 64 use the blocked banded product; shorter ones one dense matrix.
+def test_separable_blur_matches_scipy_on_long_axes(sigma, mode, truncate, shape):
+    # Axes longer than filters._DENSE_MAX (320) use the blocked banded product; shorter ones one
+    # dense matrix; the shapes cover both paths on each axis.
     from scipy.ndimage import gaussian_filter
 
     from evaluation.corruptions.filters import gaussian_blur
 
-    x = torch.rand(2, 3, 150, 97, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    x = torch.rand(2, 3, *shape, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
     ours = gaussian_blur(x, sigma, mode=mode, truncate=truncate)
     ref = gaussian_filter(x.numpy(), sigma=(0, 0, sigma, sigma), mode=mode, truncate=truncate)
     assert np.abs(ours.numpy() - ref).max() < 1e-10
@@ -148,3 +150,78 @@ def test_torch_pixelate_matches_pillow(photos64, table, severity):
     pil = cpu_corrupt(photos64, "pixelate", severity, table, seed=0)
     assert ((ours - pil).abs() * 255).max().item() <= 1.0 + 1e-4
     assert ((ours - pil).abs() * 255).mean().item() <= 0.05
+
+
+@pytest.mark.parametrize("mode", ["nearest", "reflect", "mirror"])
+@pytest.mark.parametrize("pads", [(1, 2, 3, 0), (10, 10, 10, 10), (5, 12, 9, 20)])
+def test_pad_fast_path_matches_index_gathering(mode, pads):
+    # filters.pad uses torch's pad where it agrees with the boundary mode; the index gathering
+    # (boundary_index) is the definition. Pads longer than the axis exercise the fallback.
+    from evaluation.corruptions.filters import boundary_index, pad
+
+    x = torch.rand(2, 3, 11, 9, generator=torch.Generator().manual_seed(1))
+    top, bottom, left, right = pads
+    rows = boundary_index(11, -top, 11 + bottom, mode)
+    cols = boundary_index(9, -left, 9 + right, mode)
+    assert torch.equal(pad(x, *pads, mode), x.index_select(-2, rows).index_select(-1, cols))
+
+
+@pytest.mark.parametrize("zoom,radius", [(2.5, 10), (4.5, 12), (1.05, 3)])
+def test_snow_window_equals_full_layer(zoom, radius):
+    # ImageNet-C snow zooms and blurs the whole layer, then keeps the top-left H x W; ours zooms
+    # and blurs only the window those pixels read. Same values (float64 here).
+    from evaluation.corruptions.fast import _clipped_zoom, _zoom_window
+
+    h, w = 40, 36
+    layer = torch.rand(3, 1, h, w, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    angles = torch.tensor([-135.0, -90.0, -47.5])
+    full = _clipped_zoom(layer, zoom, "topleft", full=True)
+    margin = 2 * radius + 1
+    window = _zoom_window(layer, zoom, (0, h + margin), (0, w + margin))
+    n_r, n_c = window.shape[-2:]
+    assert torch.allclose(window, full[..., :n_r, :n_c], atol=1e-9, rtol=0)
+    ref = _motion_blur(full, radius, 3.0, angles)[..., :h, :w]
+    ours = _motion_blur(window, radius, 3.0, angles, limit=tuple(full.shape[-2:]))[..., :h, :w]
+    assert torch.allclose(ours, ref, atol=1e-9, rtol=0)
+
+
+@pytest.mark.parametrize("radius,sigma", [(10, 3), (15, 8)])
+def test_motion_blur_fft_path_equals_shifts(radius, sigma):
+    # CPU batches use the shifted adds, other devices the FFT of the per-image kernels: same blur.
+    from evaluation.corruptions import filters
+
+    x = torch.rand(3, 3, 50, 47, dtype=torch.float64, generator=torch.Generator().manual_seed(4))
+    angles = torch.tensor([-44.0, 3.3, 40.0])
+    shifts = filters.motion_blur_shifts(x, radius, sigma, angles)
+    fft = filters.fft_correlate(x, filters.motion_kernels(radius, sigma, angles, 50, 47), mode="nearest")
+    assert torch.allclose(shifts, fft, atol=1e-9, rtol=0)
+
+
+@pytest.mark.parametrize("trim", ["topleft", "center"])
+@pytest.mark.parametrize("zoom", [1.01, 1.13, 1.3, 2.0])
+def test_zoom_one_dimensional_passes_equal_2d_interpolation(trim, zoom):
+    # zoom_blur on the CPU: two 1-D linear passes instead of one 2-D bilinear interpolation.
+    from evaluation.corruptions.fast import _clipped_zoom, _zoom_rows_cols
+
+    x = torch.rand(2, 3, 37, 50, dtype=torch.float64, generator=torch.Generator().manual_seed(5))
+    assert torch.allclose(_zoom_rows_cols(x, zoom, trim), _clipped_zoom(x, zoom, trim), atol=1e-9, rtol=0)
+
+
+@pytest.mark.parametrize("b,h,w,delta,iterations", [(1, 224, 224, 3, 1), (2, 64, 57, 4, 2), (3, 9, 30, 2, 3)])
+def test_glass_shuffle_matches_sequential_loop_at_other_sizes(b, h, w, delta, iterations):
+    # The pointer-jumping formulation (no loop over rows) against the reference's loop, replayed
+    # with the same draws, on a full 224 px image and on rectangular ones.
+    g = torch.Generator().manual_seed(11)
+    fast = _glass_shuffle_index(b, h, w, delta, iterations, g, torch.device("cpu"))
+    g = torch.Generator().manual_seed(11)
+    rows, cols = list(range(h - delta, delta, -1)), list(range(w - delta, delta, -1))
+    src = np.tile(np.arange(h * w), (b, 1))
+    for _ in range(iterations):
+        draws = torch.randint(-delta, delta, (len(rows), b, len(cols), 2), generator=g).numpy()
+        for r, row in enumerate(rows):
+            for i in range(b):
+                s = src[i]
+                for j, col in enumerate(cols):
+                    dx, dy = draws[r, i, j]
+                    s[row * w + col] = s[(row + dy) * w + col + dx]
+    assert np.array_equal(fast.numpy(), src)
