@@ -78,10 +78,39 @@ def parse_corruptions(spec: str | list[str] | tuple[str, ...]) -> tuple[str, ...
     return names
 
 
+_QUANTISE_CHUNK = 2 * 3 * 224 * 224  # elements per chunk: stays in a core's L2 cache between passes
+
+
 def _quantise(y: torch.Tensor) -> torch.Tensor:
-    # np.uint8(float in [0, 255]) truncates; a small epsilon keeps float32 round-off from
-    # pulling exact integers one level down.
-    return y.clamp(0, 1).mul_(255).add_(1e-3).floor_().div_(255)  # one new tensor, then in place
+    """``floor(clamp(y, 0, 1) * 255 + 1e-3) / 255``, in place on ``y`` (the engine's own temporary).
+
+    np.uint8(float in [0, 255]) truncates; a small epsilon keeps float32 round-off from pulling
+    exact integers one level down. Clamping after the floor to [0, 255] gives bitwise the same
+    result as clamping to [0, 1] first (tested), and the passes run chunk by chunk so each chunk
+    is still in cache for the next pass.
+    """
+    if not y.is_contiguous() or y.dtype != torch.float32:
+        y = y.float().contiguous().clone()
+    flat = y.view(-1)
+    for i in range(0, flat.numel(), _QUANTISE_CHUNK):
+        flat[i:i + _QUANTISE_CHUNK].mul_(255).add_(1e-3).floor_().clamp_(0, 255).div_(255)
+    return y
+
+
+def _to_grid(x: torch.Tensor) -> torch.Tensor:
+    """``round(clamp(x, 0, 1) * 255) / 255`` as a new contiguous float32 tensor.
+
+    The clamp writes straight into a contiguous tensor (one pass, also for channels-last or
+    permuted input, which ``clamp`` then ``contiguous`` copied twice); the rest in place, chunk by
+    chunk while in cache. The same operations as before, so the same values.
+    """
+    xf = x.float()
+    out = torch.empty(xf.shape, dtype=torch.float32, device=xf.device)
+    torch.clamp(xf, 0, 1, out=out)
+    flat = out.view(-1)
+    for i in range(0, flat.numel(), _QUANTISE_CHUNK):
+        flat[i:i + _QUANTISE_CHUNK].mul_(255).round_().div_(255)
+    return out
 
 
 def corrupt(images: torch.Tensor, name: str, severity: int, *, table: str = "imagenet",
@@ -107,7 +136,7 @@ def corrupt(images: torch.Tensor, name: str, severity: int, *, table: str = "ima
         raise ValueError(f"images must be (3, H, W) or (B, 3, H, W), got shape {tuple(images.shape)}")
     single = images.dim() == 3
     x = images[None] if single else images
-    x = (torch.round(x.float().clamp(0, 1) * 255) / 255).contiguous()
+    x = _to_grid(x)
     if backend == "reference":
         if tab.name != "imagenet":
             raise ValueError(

@@ -372,8 +372,9 @@ def frost(x, c, table, g):
         top = int(_randint(0, layer.shape[1] - h, (1,), g, x.device))
         left = int(_randint(0, layer.shape[2] - w, (1,), g, x.device))
         crops.append(layer[:, top:top + h, left:left + w])
-    frost_batch = torch.stack(crops).to(x.device)  # (B, 3, H, W) in 0..255
-    return ((c[0] * x * 255 + c[1] * frost_batch).clamp(0, 255)) / 255
+    frost_batch = torch.stack(crops).to(x.device)  # (B, 3, H, W) in 0..255, a new tensor
+    # (c0 x 255 + c1 frost).clamp(0, 255) / 255, the same operations in place
+    return (x * c[0]).mul_(255).add_(frost_batch.mul_(c[1])).clamp_(0, 255).div_(255)
 
 
 def fog(x, c, table, g):
@@ -399,7 +400,7 @@ def brightness(x, c, table, g):
 
 def contrast(x, c, table, g):
     means = x.mean(dim=(2, 3), keepdim=True)  # per image and channel, like the reference
-    return ((x - means) * c + means).clamp(0, 1)
+    return (x - means).mul_(c).add_(means).clamp_(0, 1)  # one new tensor, then in place
 
 
 def saturate(x, c, table, g):

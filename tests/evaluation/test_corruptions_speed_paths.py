@@ -1,0 +1,119 @@
+"""The fast paths added for speed give bitwise the same results as the plain ones."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from evaluation.corruptions import _quantise
+from evaluation.corruptions.reference import cpu_corrupt, image_seed, jpeg_pil, per_image
+
+
+def _old_quantise(y: torch.Tensor) -> torch.Tensor:
+    return y.clamp(0, 1).mul_(255).add_(1e-3).floor_().div_(255)
+
+
+def test_quantise_is_bitwise_the_old_formula():
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(5, 3, 300, 301, generator=g) * 1.6 - 0.3  # out of range both ways, > one chunk
+    flat = x.view(-1)
+    flat[:256] = torch.arange(256) / 255  # exact levels
+    flat[256:512] = (torch.arange(256) + 0.5) / 255  # exact .5 cases
+    flat[512:768] = torch.arange(256) / 255 - 1e-7
+    flat[768:776] = torch.tensor([float("nan"), float("inf"), -float("inf"), -0.0, 0.0, 1.0, -1e-6, 1 + 1e-6])
+    want = _old_quantise(x.clone())
+    got = _quantise(x.clone())
+    assert torch.equal(want.view(torch.int32), got.view(torch.int32))
+    # non-contiguous input: a copy, same values, input untouched
+    t = x.clone().transpose(-1, -2)
+    before = t.clone()
+    got_t = _quantise(t)
+    assert torch.equal(got_t.view(torch.int32), _old_quantise(before.clone()).contiguous().view(torch.int32))
+    assert torch.equal(t.contiguous().view(torch.int32), before.contiguous().view(torch.int32))  # NaN too
+
+
+@pytest.mark.parametrize("name", ["jpeg_compression", "pixelate", "spatter"])
+@pytest.mark.parametrize("table", ["imagenet", "cifar10"])
+def test_threaded_per_image_equals_sequential(photos64, name, table):
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        sequential = cpu_corrupt(photos64, name, 3, table, seed=7)
+        torch.set_num_threads(4)  # more workers than cores is fine: order and seeds are kept
+        threaded = cpu_corrupt(photos64, name, 3, table, seed=7)
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.equal(sequential, threaded)
+
+
+def test_per_image_parallel_keeps_order_and_seeds(photos64):
+    threads = torch.get_num_threads()
+    seen = []
+
+    def fn(img: np.ndarray, s: int) -> np.ndarray:
+        seen.append(s)
+        return jpeg_pil(img, 10 + s % 50)
+
+    try:
+        torch.set_num_threads(3)
+        got = per_image(photos64, fn, seed=5, parallel=True)
+    finally:
+        torch.set_num_threads(threads)
+    want = per_image(photos64, fn, seed=5)
+    assert torch.equal(got, want)
+    assert sorted(seen[:len(photos64)]) == sorted(image_seed(5, i) for i in range(len(photos64)))
+
+
+def _old_contrast(x, c, table, g):
+    means = x.mean(dim=(2, 3), keepdim=True)
+    return ((x - means) * c + means).clamp(0, 1)
+
+
+def _old_frost(x, c, table, g):
+    from evaluation.corruptions.fast import _frost_layers, _randint
+
+    b, _, h, w = x.shape
+    layers = _frost_layers(h, w, table.frost_scale)
+    idx = _randint(0, table.frost_choices, (b,), g, x.device).tolist()
+    crops = []
+    for i in idx:
+        layer = layers[i]
+        top = int(_randint(0, layer.shape[1] - h, (1,), g, x.device))
+        left = int(_randint(0, layer.shape[2] - w, (1,), g, x.device))
+        crops.append(layer[:, top:top + h, left:left + w])
+    frost_batch = torch.stack(crops).to(x.device)
+    return ((c[0] * x * 255 + c[1] * frost_batch).clamp(0, 255)) / 255
+
+
+@pytest.mark.parametrize("name", ["contrast", "frost"])
+@pytest.mark.parametrize("table", ["imagenet", "cifar10"])
+def test_in_place_rewrites_are_bitwise_the_old_ones(photos64, name, table):
+    from evaluation.corruptions import get_table, params_for
+    from evaluation.corruptions.fast import FAST_FUNCTIONS
+
+    old = {"contrast": _old_contrast, "frost": _old_frost}[name]
+    tab = get_table(table)
+    for severity in range(1, 6):
+        c = params_for(tab, name, severity)
+        x = photos64.clone()
+        want = old(x, c, tab, torch.Generator().manual_seed(severity))
+        got = FAST_FUNCTIONS[name](x, c, tab, torch.Generator().manual_seed(severity))
+        assert torch.equal(x, photos64)  # the input is left alone
+        assert torch.equal(want, got)
+
+
+def test_to_grid_is_the_old_formula():
+    from evaluation.corruptions import _to_grid
+
+    g = torch.Generator().manual_seed(1)
+    base = torch.rand(3, 301, 302, 3, generator=g) * 1.6 - 0.3
+    base.view(-1)[:256] = (torch.arange(256) + 0.5) / 255  # exact .5 cases
+    for x in (base.permute(0, 3, 1, 2), base.permute(0, 3, 1, 2).contiguous(), base.double().permute(0, 3, 1, 2),
+              (base * 255).clamp(0, 255).to(torch.uint8).permute(0, 3, 1, 2)):
+        before = x.clone()
+        want = (torch.round(x.float().clamp(0, 1) * 255) / 255).contiguous()
+        got = _to_grid(x)
+        assert got.is_contiguous() and got.dtype == torch.float32
+        assert torch.equal(want.view(torch.int32), got.view(torch.int32))
+        assert torch.equal(x, before)
