@@ -362,7 +362,8 @@ def _frost_layers(h: int, w: int, scale: float | None) -> tuple[torch.Tensor, ..
     return tuple(out)
 
 
-def frost(x, c, table, g):
+def _frost_crops(x, table, g):
+    """One random crop of a random frost image per item of ``x``: (B, 3, H, W) in 0..255, a new tensor."""
     b, _, h, w = x.shape
     layers = _frost_layers(h, w, table.frost_scale)
     idx = _randint(0, table.frost_choices, (b,), g, x.device).tolist()
@@ -372,7 +373,11 @@ def frost(x, c, table, g):
         top = int(_randint(0, layer.shape[1] - h, (1,), g, x.device))
         left = int(_randint(0, layer.shape[2] - w, (1,), g, x.device))
         crops.append(layer[:, top:top + h, left:left + w])
-    frost_batch = torch.stack(crops).to(x.device)  # (B, 3, H, W) in 0..255, a new tensor
+    return torch.stack(crops).to(x.device)
+
+
+def frost(x, c, table, g):
+    frost_batch = _frost_crops(x, table, g)
     # (c0 x 255 + c1 frost).clamp(0, 255) / 255, the same operations in place
     return (x * c[0]).mul_(255).add_(frost_batch.mul_(c[1])).clamp_(0, 255).div_(255)
 

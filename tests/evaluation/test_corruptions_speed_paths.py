@@ -71,18 +71,9 @@ def _old_contrast(x, c, table, g):
 
 
 def _old_frost(x, c, table, g):
-    from evaluation.corruptions.fast import _frost_layers, _randint
+    from evaluation.corruptions.fast import _frost_crops
 
-    b, _, h, w = x.shape
-    layers = _frost_layers(h, w, table.frost_scale)
-    idx = _randint(0, table.frost_choices, (b,), g, x.device).tolist()
-    crops = []
-    for i in idx:
-        layer = layers[i]
-        top = int(_randint(0, layer.shape[1] - h, (1,), g, x.device))
-        left = int(_randint(0, layer.shape[2] - w, (1,), g, x.device))
-        crops.append(layer[:, top:top + h, left:left + w])
-    frost_batch = torch.stack(crops).to(x.device)
+    frost_batch = _frost_crops(x, table, g)  # the same draws; only the arithmetic changed
     return ((c[0] * x * 255 + c[1] * frost_batch).clamp(0, 255)) / 255
 
 
