@@ -310,13 +310,10 @@ def _scheduler(space: SearchSpace):
 def pareto_front(records: list[TrialRecord], objectives) -> list[TrialRecord]:
     """The records on the front among finished, full-budget trials with every objective."""
     from search.pareto import non_dominated
+    from search.tracking.front import rankable  # the one rule for who enters the front
 
     metrics = [m for m, _ in objectives]
-    eligible = [
-        r for r in records
-        if r.status == "finished" and r.full_budget
-        and all(isinstance(r.final.get(m), int | float) and math.isfinite(r.final[m]) for m in metrics)
-    ]
+    eligible = [r for r in records if rankable(r, objectives)]
     if not eligible:
         return []
     points = [[r.final[m] for m in metrics] for r in eligible]
