@@ -33,8 +33,11 @@ from torch.utils.data import Dataset
 
 from evaluation.corruptions import ALL_CORRUPTIONS, SEVERITIES, corrupt, get_table, parse_corruptions
 
-ENGINE_VERSION = "2"  # bump when any corruption's output changes, so old caches are not reused
-CHUNK = 64  # images corrupted per call; fixed so results never depend on a batch-size setting
+ENGINE_VERSION = "3"  # bump when any corruption's output changes, so old caches are not reused
+CALL_PIXELS = 64 * 224 * 224
+"""Pixels per call of the engine (64 images at 224 px, 3,136 at 32 px): bounds the memory of a
+call and is fixed, so results never depend on a batch-size setting; within a call the engine
+runs its own chunks on every core."""
 
 
 class CorruptedSet:
@@ -248,11 +251,12 @@ def build_corrupted_set(dataset: Dataset, *, corruptions: Sequence[str] | str = 
         for ci, name in enumerate(names):
             for si, sev in enumerate(sevs):
                 _progress(done, total, f"{name} s{sev}", start, progress)
-                for k, lo in enumerate(range(0, n, CHUNK)):
-                    batch = clean[lo:lo + CHUNK].to(device).float() / 255
+                step = max(1, CALL_PIXELS // (clean.shape[-2] * clean.shape[-1]))
+                for k, lo in enumerate(range(0, n, step)):
+                    batch = clean[lo:lo + step].to(device).float() / 255
                     out = corrupt(batch, name, sev, table=table, backend=backend,
                                   seed=_chunk_seed(seed, name, sev, k))
-                    images[ci, si, lo:lo + CHUNK] = (out * 255).round().to(torch.uint8).cpu()
+                    images[ci, si, lo:lo + step] = (out * 255).round().to(torch.uint8).cpu()
                 done += 1
         _progress(done, total, "done", start, progress)
         blob = {"images": images, "labels": labels, "source_indices": idx,

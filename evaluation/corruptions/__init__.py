@@ -13,7 +13,9 @@ Backends:
 * ``"reference"``: ``imagecorruptions`` per image, ImageNet-C table only.
 
 Outputs are float32 in [0, 1] on the 8-bit grid, quantised like the reference (``np.uint8``
-truncation). Same inputs, seed and device give the same images.
+truncation). Same inputs, seed and device give the same images, whatever the number of threads:
+on the CPU the torch backend cuts the batch into fixed chunks (:data:`CPU_CHUNK_PIXELS`), each
+with its own seed, and runs them on threads (``parallel.py``).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from __future__ import annotations
 import torch
 
 from evaluation.corruptions.fast import FAST_FUNCTIONS
+from evaluation.corruptions.parallel import sub_seed, thread_map
 from evaluation.corruptions.reference import cpu_corrupt, reference_corrupt
 from evaluation.corruptions.tables import (
     ALL_CORRUPTIONS,
@@ -40,7 +43,7 @@ BACKENDS = ("torch", "reference")
 FAST_CORRUPTIONS: frozenset[str] = frozenset(FAST_FUNCTIONS)
 
 __all__ = [
-    "ALL_CORRUPTIONS", "BACKENDS", "BENCHMARK_CORRUPTIONS", "CIFAR10_TABLE", "EXTRA_CORRUPTIONS",
+    "ALL_CORRUPTIONS", "BACKENDS", "BENCHMARK_CORRUPTIONS", "CIFAR10_TABLE", "CPU_CHUNK_PIXELS", "EXTRA_CORRUPTIONS",
     "CPU_PER_IMAGE_ON_CPU", "FAST_CORRUPTIONS", "IMAGENET_TABLE", "SEVERITIES", "TABLES", "CorruptionTable", "corrupt",
     "fast_backend_coverage", "get_table", "params_for", "parse_corruptions",
 ]
@@ -81,8 +84,9 @@ def parse_corruptions(spec: str | list[str] | tuple[str, ...]) -> tuple[str, ...
 _QUANTISE_CHUNK = 2 * 3 * 224 * 224  # elements per chunk: stays in a core's L2 cache between passes
 
 
-def _quantise(y: torch.Tensor) -> torch.Tensor:
-    """``floor(clamp(y, 0, 1) * 255 + 1e-3) / 255``, in place on ``y`` (the engine's own temporary).
+def _quantise(y: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+    """``floor(clamp(y, 0, 1) * 255 + 1e-3) / 255``, in place on ``y`` (the engine's own temporary),
+    or with its last pass writing into ``out`` (same shape, contiguous float32).
 
     np.uint8(float in [0, 255]) truncates; a small epsilon keeps float32 round-off from pulling
     exact integers one level down. Clamping after the floor to [0, 255] gives bitwise the same
@@ -91,10 +95,12 @@ def _quantise(y: torch.Tensor) -> torch.Tensor:
     """
     if not y.is_contiguous() or y.dtype != torch.float32:
         y = y.float().contiguous().clone()
-    flat = y.view(-1)
+    out = y if out is None else out
+    flat, dest = y.view(-1), out.view(-1)
     for i in range(0, flat.numel(), _QUANTISE_CHUNK):
-        flat[i:i + _QUANTISE_CHUNK].mul_(255).add_(1e-3).floor_().clamp_(0, 255).div_(255)
-    return y
+        part = flat[i:i + _QUANTISE_CHUNK].mul_(255).add_(1e-3).floor_().clamp_(0, 255)
+        torch.div(part, 255, out=dest[i:i + _QUANTISE_CHUNK])
+    return out
 
 
 def _to_grid(x: torch.Tensor) -> torch.Tensor:
@@ -110,6 +116,41 @@ def _to_grid(x: torch.Tensor) -> torch.Tensor:
     flat = out.view(-1)
     for i in range(0, flat.numel(), _QUANTISE_CHUNK):
         flat[i:i + _QUANTISE_CHUNK].mul_(255).round_().div_(255)
+    return out
+
+
+CPU_CHUNK_PIXELS = 4 * 224 * 224
+"""Pixels per image chunk of the fast backend on the CPU (4 images at 224 px, 196 at 32 px).
+
+Each chunk runs the whole corruption with its own generator (seed: :func:`parallel.sub_seed` of
+the call's seed and the chunk's index), so a chunk's temporaries stay in a core's cache, chunks run
+in parallel on threads, and the output depends on this constant but not on the thread count.
+Changing it changes the random corruptions' output: bump ``corrupted_set.ENGINE_VERSION``."""
+
+
+def _run_fast(x: torch.Tensor, name: str, params, tab: CorruptionTable, seed: int) -> torch.Tensor:
+    """The batched torch implementation of ``name`` on ``x`` (B, 3, H, W), quantised.
+
+    CUDA and other devices: the whole batch in one go (one generator seeded with ``seed``). CPU:
+    chunks of :data:`CPU_CHUNK_PIXELS` on threads, each chunk rounded, corrupted and quantised by
+    one thread straight into its rows of the output.
+    """
+    fn = FAST_FUNCTIONS[name]
+    if x.device.type != "cpu":
+        g = torch.Generator(device=x.device)
+        g.manual_seed(int(seed))
+        return _quantise(fn(_to_grid(x), params, tab, g))
+    b, _, h, w = x.shape
+    step = max(1, CPU_CHUNK_PIXELS // (h * w))
+    out = torch.empty(x.shape, dtype=torch.float32)
+
+    def one(k: int) -> None:
+        lo, hi = k * step, min(b, (k + 1) * step)
+        g = torch.Generator()
+        g.manual_seed(sub_seed(seed, k))
+        _quantise(fn(_to_grid(x[lo:hi]), params, tab, g), out=out[lo:hi])
+
+    thread_map(one, range(-(-b // step)))
     return out
 
 
@@ -136,18 +177,15 @@ def corrupt(images: torch.Tensor, name: str, severity: int, *, table: str = "ima
         raise ValueError(f"images must be (3, H, W) or (B, 3, H, W), got shape {tuple(images.shape)}")
     single = images.dim() == 3
     x = images[None] if single else images
-    x = _to_grid(x)
     if backend == "reference":
         if tab.name != "imagenet":
             raise ValueError(
                 "the reference backend (imagecorruptions) implements the ImageNet-C table only; "
                 f"use backend='torch' for table {table!r}"
             )
-        out = reference_corrupt(x, name, severity, seed)
+        out = reference_corrupt(_to_grid(x), name, severity, seed)
     elif name in FAST_FUNCTIONS and not (x.device.type == "cpu" and name in CPU_PER_IMAGE_ON_CPU):
-        g = torch.Generator(device=x.device)
-        g.manual_seed(int(seed))
-        out = _quantise(FAST_FUNCTIONS[name](x, params_for(tab, name, severity), tab, g))
+        out = _run_fast(x, name, params_for(tab, name, severity), tab, seed)
     else:
-        out = cpu_corrupt(x, name, severity, tab.name, seed)
+        out = cpu_corrupt(_to_grid(x), name, severity, tab.name, seed)
     return out[0] if single else out

@@ -13,69 +13,39 @@ state seeded from ``SeedSequence([s, i])``; the caller's global NumPy state is r
 CPU (pixelate only for CPU tensors: Pillow's resize beats batched matmuls there; CUDA tensors use
 the torch version). They take their parameters from the table, so they serve both tables; with the
 ImageNet table they give exactly the reference's output for the same NumPy draws (tested). The fast
-backend runs them on a thread pool of ``torch.get_num_threads()`` workers (``per_image(...,
-parallel=True)``; same seeds, same order, same output as one by one); the reference backend runs
-one image at a time (imagecorruptions uses NumPy's global generator).
+backend spreads them over threads (``per_image(..., parallel=True)``, see ``parallel.py``; each
+image has its own seed, so the output is the same as one by one); the reference backend runs one
+image at a time (imagecorruptions uses NumPy's global generator).
 """
 
 from __future__ import annotations
 
-import os
-import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from io import BytesIO
 
 import numpy as np
 import torch
 from PIL import Image
 
+from evaluation.corruptions.parallel import sub_seed, thread_map
 from evaluation.corruptions.tables import params_for
-
-
-def image_seed(seed: int, index: int) -> int:
-    """The 32-bit seed of image ``index`` in a call seeded with ``seed``."""
-    return int(np.random.SeedSequence([int(seed), int(index)]).generate_state(1)[0])
-
-
-_POOL: ThreadPoolExecutor | None = None
-_POOL_PID = -1
-_POOL_LOCK = threading.Lock()
-
-
-def _pool() -> ThreadPoolExecutor:
-    """One thread pool for the per-image CPU paths, created on first use and reused."""
-    global _POOL, _POOL_PID
-    with _POOL_LOCK:
-        if _POOL is None or _POOL_PID != os.getpid():  # a forked child has no threads: new pool
-            _POOL_PID = os.getpid()
-            _POOL = ThreadPoolExecutor(max_workers=max(1, os.cpu_count() or 1),
-                                       thread_name_prefix="corruptions-cpu")
-        return _POOL
 
 
 def per_image(images: torch.Tensor, fn: Callable[[np.ndarray, int], np.ndarray], seed: int,
               parallel: bool = False) -> torch.Tensor:
     """Apply ``fn(uint8 HWC image, image seed) -> uint8 HWC`` to each image of (B, 3, H, W).
 
-    ``parallel``: spread the images over a thread pool of ``torch.get_num_threads()`` workers
-    (Pillow and OpenCV release the GIL). Only for thread-safe ``fn`` that use no global state;
+    ``parallel``: spread the images over threads (:func:`parallel.thread_map`; Pillow and
+    OpenCV release the GIL). Only for thread-safe ``fn`` that use no global state;
     each image still gets its own seed and the results keep their order, so the output is the
     same as the sequential one.
     """
     batch = images.detach().float().clamp(0, 1).mul_(255).round_().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
 
     def one(i: int) -> np.ndarray:
-        return np.asarray(fn(np.ascontiguousarray(batch[i]), image_seed(seed, i)), dtype=np.uint8)
+        return np.asarray(fn(np.ascontiguousarray(batch[i]), sub_seed(seed, i)), dtype=np.uint8)
 
-    workers = min(len(batch), torch.get_num_threads(), os.cpu_count() or 1)
-    if parallel and workers > 1:
-        pool = _pool()
-        chunks = np.array_split(np.arange(len(batch)), workers)
-        parts = pool.map(lambda idx: [one(int(i)) for i in idx], chunks)
-        out = np.stack([img for part in parts for img in part])
-    else:
-        out = np.stack([one(i) for i in range(len(batch))])
+    out = np.stack(thread_map(one, range(len(batch)), None if parallel else 1))
     # contiguous while still uint8 (cheap), so the float result is (B, 3, H, W)-contiguous
     return torch.from_numpy(out).permute(0, 3, 1, 2).contiguous().float().div_(255).to(images.device)
 

@@ -40,6 +40,11 @@ def photos64() -> torch.Tensor:
     return real_images(16, 64)
 
 
+@pytest.fixture(scope="session")
+def photos32_many() -> torch.Tensor:
+    return real_images(512, 32)
+
+
 class AttentionViT(nn.Module):
     """A timm ViT that also returns each block's post-softmax attention (B, heads, N, N).
 

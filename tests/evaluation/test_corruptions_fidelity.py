@@ -8,8 +8,10 @@ Tolerances (in 8-bit levels, 1 level = 1/255):
   reference truncates float64 values to uint8; float32 round-off moves a few across a boundary);
 * random corruptions (torch and NumPy draw different numbers), on the difference image
   ``corrupted - clean``: mean within 1 level and standard deviation within 4 % for the noises,
-  glass, motion blur and elastic; mean within 6 levels and std within 12 % for snow, frost and
-  fog, whose per-image randomness (one frost photo or one fractal per image) is large;
+  glass, motion blur and elastic; mean within 5 levels and std within 6 % for snow, frost and
+  fog, whose per-image randomness (one frost photo or one fractal per image) is large, so they are
+  compared on 512 crops of 32 px (on 16 images the mean of frost moved by up to 25 levels from
+  seed to seed, on 128 by up to 7; on 512, seeds 0, 1, 2 and 5 gave at most 3.2 levels and 1.8 %);
 * the deterministic cores of random corruptions match exactly for the same draws (motion blur
   given its angle; glass blur's vectorised pixel shuffle against a sequential loop).
 """
@@ -51,10 +53,11 @@ def _stats(out: torch.Tensor, clean: torch.Tensor) -> tuple[float, float]:
 
 @pytest.mark.parametrize("severity", (1, 3, 5))
 @pytest.mark.parametrize("name", RANDOM_TIGHT + RANDOM_LOOSE)
-def test_random_match_reference_in_statistics(photos64, name, severity):
-    fast_mean, fast_std = _stats(corrupt(photos64, name, severity, backend="torch", seed=5), photos64)
-    ref_mean, ref_std = _stats(corrupt(photos64, name, severity, backend="reference", seed=5), photos64)
-    mean_tol, std_tol = (1.0, 0.04) if name in RANDOM_TIGHT else (6.0, 0.12)
+def test_random_match_reference_in_statistics(photos64, photos32_many, name, severity):
+    x = photos64 if name in RANDOM_TIGHT else photos32_many
+    fast_mean, fast_std = _stats(corrupt(x, name, severity, backend="torch", seed=5), x)
+    ref_mean, ref_std = _stats(corrupt(x, name, severity, backend="reference", seed=5), x)
+    mean_tol, std_tol = (1.0, 0.04) if name in RANDOM_TIGHT else (5.0, 0.06)
     assert abs(fast_mean - ref_mean) <= mean_tol, (name, severity, fast_mean, ref_mean)
     assert abs(fast_std / ref_std - 1) <= std_tol, (name, severity, fast_std, ref_std)
 

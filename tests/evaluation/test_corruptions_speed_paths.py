@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from evaluation.corruptions import _quantise
-from evaluation.corruptions.reference import cpu_corrupt, image_seed, jpeg_pil, per_image
+from evaluation.corruptions.parallel import sub_seed
+from evaluation.corruptions.reference import cpu_corrupt, jpeg_pil, per_image
 
 
 def _old_quantise(y: torch.Tensor) -> torch.Tensor:
@@ -62,7 +63,7 @@ def test_per_image_parallel_keeps_order_and_seeds(photos64):
         torch.set_num_threads(threads)
     want = per_image(photos64, fn, seed=5)
     assert torch.equal(got, want)
-    assert sorted(seen[:len(photos64)]) == sorted(image_seed(5, i) for i in range(len(photos64)))
+    assert sorted(seen[:len(photos64)]) == sorted(sub_seed(5, i) for i in range(len(photos64)))
 
 
 def _old_contrast(x, c, table, g):
@@ -108,3 +109,39 @@ def test_to_grid_is_the_old_formula():
         assert got.is_contiguous() and got.dtype == torch.float32
         assert torch.equal(want.view(torch.int32), got.view(torch.int32))
         assert torch.equal(x, before)
+
+
+@pytest.mark.parametrize("name", ["gaussian_noise", "glass_blur", "frost", "zoom_blur"])
+def test_cpu_chunks_do_not_depend_on_the_thread_count(name):
+    """The batch is cut into fixed chunks, each with its own seed, so 1 or 2 threads give the
+    same images; 70 images of 64 px are three chunks (CPU_CHUNK_PIXELS), the last one short."""
+    from evaluation.corruptions import CPU_CHUNK_PIXELS, corrupt
+    from tests.evaluation.conftest import real_images
+
+    x = real_images(70, 64)
+    assert CPU_CHUNK_PIXELS // (64 * 64) < 70 <= 3 * (CPU_CHUNK_PIXELS // (64 * 64))
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = corrupt(x, name, 3, seed=11)
+        torch.set_num_threads(2)
+        two = corrupt(x, name, 3, seed=11)
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.equal(one, two)
+
+
+def test_each_cpu_chunk_has_its_own_seed(photos64):
+    """Chunk k runs the batched function with a generator seeded ``sub_seed(seed, k)``: the
+    documented contract, and what makes the result independent of the other chunks."""
+    from evaluation.corruptions import CPU_CHUNK_PIXELS, _quantise, corrupt, get_table, params_for
+    from evaluation.corruptions.fast import FAST_FUNCTIONS
+
+    step = CPU_CHUNK_PIXELS // (64 * 64)
+    x = photos64.repeat(-(-(step + 3) // len(photos64)), 1, 1, 1)[:step + 3]  # two chunks
+    tab = get_table("imagenet")
+    out = corrupt(x, "shot_noise", 2, seed=4)
+    for k, (lo, hi) in enumerate([(0, step), (step, step + 3)]):
+        g = torch.Generator().manual_seed(sub_seed(4, k))
+        want = _quantise(FAST_FUNCTIONS["shot_noise"](x[lo:hi].clone(), params_for(tab, "shot_noise", 2), tab, g))
+        assert torch.equal(out[lo:hi], want)
