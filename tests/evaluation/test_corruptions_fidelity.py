@@ -72,23 +72,33 @@ def test_motion_blur_core_is_exact(photos64, angle):
     assert np.abs(ref - ours).max() < 1e-3
 
 
-@pytest.mark.parametrize("delta,iterations", [(1, 2), (2, 1), (4, 2)])
-def test_glass_shuffle_matches_sequential_loop(delta, iterations):
-    b, h, w = 2, 12, 11
-    g = torch.Generator().manual_seed(7)
+def _glass_replay_draws(m, b, n, delta, g):
+    """The fast engine's draws for one pass, (m, b, n, 2) (dx, dy) in visiting order: one
+    r in [0, (2 delta)^2) per pixel, dx = r mod 2 delta - delta, dy = r div 2 delta - delta."""
+    r = torch.empty((m, b, n), dtype=torch.int32).random_(0, (2 * delta) ** 2, generator=g).numpy()
+    return np.stack([r % (2 * delta) - delta, r // (2 * delta) - delta], axis=-1)
+
+
+@pytest.mark.parametrize("b,h,w,delta,iterations", [
+    (2, 12, 11, 1, 2), (2, 12, 11, 2, 1), (2, 12, 11, 4, 2),  # small: every pixel near an edge
+    (1, 224, 224, 3, 1), (2, 64, 57, 4, 2), (3, 9, 30, 2, 3), (2, 8, 9, 3, 2),
+])
+def test_glass_shuffle_matches_sequential_loop(b, h, w, delta, iterations):
+    # The pointer-jumping formulation (no loop over rows) against the reference's loop (copy
+    # semantics), replayed with the same draws, on square, rectangular and tiny images.
+    g = torch.Generator().manual_seed(11)
     fast = _glass_shuffle_index(b, h, w, delta, iterations, g, torch.device("cpu"))
-    # The same draws, replayed through the reference's sequential loop (copy semantics).
-    g = torch.Generator().manual_seed(7)
-    cols = list(range(w - delta, delta, -1))
+    g = torch.Generator().manual_seed(11)
+    rows, cols = list(range(h - delta, delta, -1)), list(range(w - delta, delta, -1))
     src = np.tile(np.arange(h * w), (b, 1))
-    rows = list(range(h - delta, delta, -1))
     for _ in range(iterations):
-        draws = torch.randint(-delta, delta, (len(rows), b, len(cols), 2), generator=g).numpy()
+        draws = _glass_replay_draws(len(rows), b, len(cols), delta, g)
         for r, row in enumerate(rows):
             for i in range(b):
+                s = src[i]
                 for j, col in enumerate(cols):
                     dx, dy = draws[r, i, j]
-                    src[i, row * w + col] = src[i, (row + dy) * w + col + dx]
+                    s[row * w + col] = s[(row + dy) * w + col + dx]
     assert np.array_equal(fast.numpy(), src)
 
 
@@ -127,8 +137,8 @@ def test_warp_core_matches_scipy_and_opencv(mode):
 @pytest.mark.parametrize("shape", [(150, 97), (337, 97), (60, 401)])
 @pytest.mark.parametrize("sigma,mode,truncate", [(1.0, "nearest", 4.0), (6.0, "nearest", 4.0), (2.24, "reflect", 3.0)])
 def test_separable_blur_matches_scipy_on_long_axes(sigma, mode, truncate, shape):
-    # Axes longer than filters._DENSE_MAX (320) use the blocked banded product; shorter ones one
-    # dense matrix; the shapes cover both paths on each axis.
+    # The banded row-block products (filters.ROW_BLOCK) on short and long axes, each boundary mode,
+    # against SciPy; axes that are not a multiple of the block size leave a short last block.
     from scipy.ndimage import gaussian_filter
 
     from evaluation.corruptions.filters import gaussian_blur
@@ -200,31 +210,23 @@ def test_motion_blur_fft_path_equals_shifts(radius, sigma):
     assert torch.allclose(shifts, fft, atol=1e-9, rtol=0)
 
 
-@pytest.mark.parametrize("trim", ["topleft", "center"])
-@pytest.mark.parametrize("zoom", [1.01, 1.13, 1.3, 2.0])
-def test_zoom_one_dimensional_passes_equal_2d_interpolation(trim, zoom):
-    # zoom_blur on the CPU: two 1-D linear passes instead of one 2-D bilinear interpolation.
-    from evaluation.corruptions.fast import _clipped_zoom, _zoom_rows_cols
+@pytest.mark.parametrize("zoom", [1.0, 1.005, 1.13, 1.3, 2.0, 4.5])
+@pytest.mark.parametrize("shape", [(37, 50), (224, 224), (33, 17)])
+def test_clipped_zoom_equals_the_reference(zoom, shape):
+    # Our zoom (two banded products on a height-major batch) against imagecorruptions'
+    # clipped_zoom (SciPy zoom, order 1) image by image; the trims are slices of the full result.
+    from imagecorruptions.corruptions import clipped_zoom
 
-    x = torch.rand(2, 3, 37, 50, dtype=torch.float64, generator=torch.Generator().manual_seed(5))
-    assert torch.allclose(_zoom_rows_cols(x, zoom, trim), _clipped_zoom(x, zoom, trim), atol=1e-9, rtol=0)
+    from evaluation.corruptions.fast import _clipped_zoom
 
-
-@pytest.mark.parametrize("b,h,w,delta,iterations", [(1, 224, 224, 3, 1), (2, 64, 57, 4, 2), (3, 9, 30, 2, 3)])
-def test_glass_shuffle_matches_sequential_loop_at_other_sizes(b, h, w, delta, iterations):
-    # The pointer-jumping formulation (no loop over rows) against the reference's loop, replayed
-    # with the same draws, on a full 224 px image and on rectangular ones.
-    g = torch.Generator().manual_seed(11)
-    fast = _glass_shuffle_index(b, h, w, delta, iterations, g, torch.device("cpu"))
-    g = torch.Generator().manual_seed(11)
-    rows, cols = list(range(h - delta, delta, -1)), list(range(w - delta, delta, -1))
-    src = np.tile(np.arange(h * w), (b, 1))
-    for _ in range(iterations):
-        draws = torch.randint(-delta, delta, (len(rows), b, len(cols), 2), generator=g).numpy()
-        for r, row in enumerate(rows):
-            for i in range(b):
-                s = src[i]
-                for j, col in enumerate(cols):
-                    dx, dy = draws[r, i, j]
-                    s[row * w + col] = s[(row + dy) * w + col + dx]
-    assert np.array_equal(fast.numpy(), src)
+    h, w = shape
+    x = torch.rand(2, 3, h, w, dtype=torch.float64, generator=torch.Generator().manual_seed(5))
+    full = _clipped_zoom(x, zoom, "topleft", full=True)
+    for i in range(2):
+        ref = clipped_zoom(x[i].permute(1, 2, 0).numpy(), zoom)
+        assert full.shape[-2:] == ref.shape[:2]
+        assert np.abs(full[i].permute(1, 2, 0).numpy() - ref).max() < 1e-9
+    oh, ow = full.shape[-2:]
+    assert torch.allclose(_clipped_zoom(x, zoom, "topleft"), full[..., :h, :w], atol=1e-12, rtol=0)
+    t0, l0 = (oh - h) // 2, (ow - w) // 2
+    assert torch.allclose(_clipped_zoom(x, zoom, "center"), full[..., t0:t0 + h, l0:l0 + w], atol=1e-12, rtol=0)

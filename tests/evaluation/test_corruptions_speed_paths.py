@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 import torch
@@ -78,20 +80,32 @@ def _old_frost(x, c, table, g):
     return ((c[0] * x * 255 + c[1] * frost_batch).clamp(0, 255)) / 255
 
 
-@pytest.mark.parametrize("name", ["contrast", "frost"])
+def _old_brightness(x, c, table, g):
+    v = x.max(dim=1, keepdim=True).values
+    v_new = (v + c).clamp(0, 1)
+    scaled = x * (v_new / v.clamp_min(1e-12))
+    return torch.where(v > 0, scaled, v_new.expand_as(x)).clamp(0, 1)
+
+
+OLD = {"contrast": _old_contrast, "frost": _old_frost, "brightness": _old_brightness}
+
+
+@pytest.mark.parametrize("name", sorted(OLD))
 @pytest.mark.parametrize("table", ["imagenet", "cifar10"])
 def test_in_place_rewrites_are_bitwise_the_old_ones(photos64, name, table):
     from evaluation.corruptions import get_table, params_for
     from evaluation.corruptions.fast import FAST_FUNCTIONS
 
-    old = {"contrast": _old_contrast, "frost": _old_frost}[name]
+    old = OLD[name]
     tab = get_table(table)
     for severity in range(1, 6):
         c = params_for(tab, name, severity)
         x = photos64.clone()
+        x[:, :, :3, :5] = 0  # black pixels: a case of their own in brightness
+        x0 = x.clone()
         want = old(x, c, tab, torch.Generator().manual_seed(severity))
         got = FAST_FUNCTIONS[name](x, c, tab, torch.Generator().manual_seed(severity))
-        assert torch.equal(x, photos64)  # the input is left alone
+        assert torch.equal(x, x0)  # the input is left alone
         assert torch.equal(want, got)
 
 
@@ -145,3 +159,46 @@ def test_each_cpu_chunk_has_its_own_seed(photos64):
         g = torch.Generator().manual_seed(sub_seed(4, k))
         want = _quantise(FAST_FUNCTIONS["shot_noise"](x[lo:hi].clone(), params_for(tab, "shot_noise", 2), tab, g))
         assert torch.equal(out[lo:hi], want)
+
+
+@pytest.mark.parametrize("c", [60.0, 12.0, 3.0])
+def test_shot_noise_guide_table_gives_the_exact_inverse_cdf(c):
+    """Every value is the smallest k with CDF(k) > u for its uniform u = bits / 2^31: the guide
+    table's answers and the short searches agree with a full search of the level's CDF row."""
+    from evaluation.corruptions.fast import _poisson_table, shot_noise
+
+    g = torch.Generator().manual_seed(3)
+    x = (torch.arange(256).float() / 255).repeat(3, 40).view(1, 3, 40, 256)  # every level, 120 times
+    got = shot_noise(x, c, None, g)
+    g = torch.Generator().manual_seed(3)
+    bits = torch.empty(x.shape, dtype=torch.int32).random_(generator=g).view(-1)
+    u = bits.double() * 2.0 ** -31
+    cdf, _ = _poisson_table(c, "cpu")
+    rows = cdf.view(256, -1)[(x * 255).round().long().view(-1)]
+    k = torch.searchsorted(rows, u[:, None], right=True)[:, 0]
+    assert torch.equal(got.view(-1), (k.float() / c).clamp(0, 1))
+
+
+def test_pool_threads_run_single_threaded_and_leave_the_caller_alone():
+    from evaluation.corruptions.parallel import thread_map
+
+    def threads_after_an_op(_=None) -> int:
+        torch.rand(100_000).mul(2)  # an op: torch settles the thread's intra-op setting lazily
+        return torch.get_num_threads()
+
+    def fresh_thread() -> int:
+        seen = []
+        t = threading.Thread(target=lambda: seen.append(threads_after_an_op()))
+        t.start()
+        t.join()
+        return seen[0]
+
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        assert thread_map(threads_after_an_op, range(4), workers=2) == [1, 1, 1, 1]  # no teams in workers
+        assert torch.get_num_threads() == 2 and fresh_thread() == 2  # the process-wide setting is back
+        torch.set_num_threads(1)  # one thread: everything inline, in the caller's thread
+        assert thread_map(lambda _: threading.current_thread().name, range(3)) == [threading.current_thread().name] * 3
+    finally:
+        torch.set_num_threads(threads)
