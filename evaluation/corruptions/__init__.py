@@ -94,7 +94,7 @@ def _quantise(y: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
     is still in cache for the next pass.
     """
     if not y.is_contiguous() or y.dtype != torch.float32:
-        y = y.float().contiguous().clone()
+        y = y.float().contiguous()  # a new tensor: float() or contiguous() copies here
     out = y if out is None else out
     flat, dest = y.view(-1), out.view(-1)
     for i in range(0, flat.numel(), _QUANTISE_CHUNK):
@@ -183,9 +183,9 @@ def corrupt(images: torch.Tensor, name: str, severity: int, *, table: str = "ima
                 "the reference backend (imagecorruptions) implements the ImageNet-C table only; "
                 f"use backend='torch' for table {table!r}"
             )
-        out = reference_corrupt(_to_grid(x), name, severity, seed)
+        out = reference_corrupt(x, name, severity, seed)  # rounds to 8 bits itself
     elif name in FAST_FUNCTIONS and not (x.device.type == "cpu" and name in CPU_PER_IMAGE_ON_CPU):
         out = _run_fast(x, name, params_for(tab, name, severity), tab, seed)
     else:
-        out = cpu_corrupt(_to_grid(x), name, severity, tab.name, seed)
+        out = cpu_corrupt(x, name, severity, tab.name, seed)  # rounds to 8 bits itself
     return out[0] if single else out

@@ -105,7 +105,7 @@ def impulse_noise(x, c, table, g):
     # decides both: u < c/2 -> salt (1), c/2 <= u < c -> pepper (0); the same joint distribution.
     bits = torch.empty(x.shape, dtype=torch.int32, device=x.device).random_(generator=g)  # [0, 2^31)
     flip, salt = (int(np.ceil(p * 2.0**31)) for p in (c, c / 2))  # u < p  <=>  bits < ceil(p 2^31)
-    return x.masked_fill(bits < flip, 0.0).masked_fill_(bits < salt, 1.0)
+    return (x * (bits >= flip)).add_(bits < salt)  # flipped -> 0, then salt (a subset) -> 1
 
 
 def speckle_noise(x, c, table, g):
@@ -116,12 +116,12 @@ def speckle_noise(x, c, table, g):
 
 
 def gaussian_blur(x, c, table, g):
-    return filters.gaussian_blur(x, c, mode="nearest").clamp(0, 1)
+    return filters.gaussian_blur(x, c, mode="nearest").clamp_(0, 1)
 
 
 def defocus_blur(x, c, table, g):
     kernel = filters.disk_kernel(radius=c[0], alias_blur=c[1])
-    return filters.fft_correlate(x, kernel, mode="mirror").clamp(0, 1)  # cv2.filter2D border
+    return filters.fft_correlate(x, kernel, mode="mirror").clamp_(0, 1)  # cv2.filter2D border
 
 
 def _motion_blur(x: torch.Tensor, radius: int, sigma: float, angles: torch.Tensor,
@@ -143,7 +143,7 @@ def _motion_blur(x: torch.Tensor, radius: int, sigma: float, angles: torch.Tenso
 def motion_blur(x, c, table, g):
     angles = _uniform((x.shape[0],), -45, 45, g, x.device, torch.float64)
     # The reference blurs 0..255 values and clips; same thing in [0, 1].
-    return _motion_blur(x, c[0], c[1], angles).clamp(0, 1)
+    return _motion_blur(x, c[0], c[1], angles).clamp_(0, 1)
 
 
 def _zoom_geometry(h: int, w: int, zoom: float) -> tuple[int, int, int, int, int, int]:
@@ -185,7 +185,7 @@ def _zoom_height_major(t: torch.Tensor, zoom: float, rows: tuple[int, int], cols
     top, left, ch, cw, oh, ow = _zoom_geometry(h, w, zoom)
     nr, nc = min(rows[1], oh - rows[0]), min(cols[1], ow - cols[0])
     key = (str(t.device), t.dtype)
-    crop = t[top:top + ch, :, left:left + cw].reshape(ch * n, cw)
+    crop = t.view(h * n, w)[top * n:(top + ch) * n, left:left + cw]  # (ch x N, cw): a view, rows W apart
     y = filters.product_right(crop, _zoom_blocks(cols[0], nc, cw, ow, *key), nc)  # (ch x N, nc)
     return filters.product_left(_zoom_blocks(rows[0], nr, ch, oh, *key), y.view(ch, n * nc), nr, accumulate)
 
@@ -322,7 +322,7 @@ def glass_blur(x, c, table, g):
     # much faster than gather on CPU).
     pixels = y.permute(0, 2, 3, 1).reshape(b * h * w, ch).index_select(0, src)
     y = pixels.view(b, h, w, ch).permute(0, 3, 1, 2).contiguous()
-    return filters.gaussian_blur(y, sigma, mode="nearest").clamp(0, 1)
+    return filters.gaussian_blur(y, sigma, mode="nearest").clamp_(0, 1)
 
 
 # --------------------------------------------------------------------------------------- weather
@@ -344,13 +344,14 @@ def snow(x, c, table, g):
     else:  # make_cifar_c trims the centre first, then blurs
         limit = None
         layer = _clipped_zoom(layer, zoom, table.zoom_trim)
-    layer = torch.where(layer < c[3], torch.zeros_like(layer), layer).clamp(0, 1)
+    layer = layer.masked_fill_(layer < c[3], 0.0).clamp_(0, 1)
     angles = _uniform((b,), -135, -45, g, x.device, torch.float64)
     layer = _motion_blur(layer, c[4], c[5], angles, limit)
-    layer = (torch.round(layer * 255) / 255)[..., :h, :w]  # (B, 1, H, W)
-    gray = (0.299 * x[:, 0] + 0.587 * x[:, 1] + 0.114 * x[:, 2])[:, None]  # cv2 RGB2GRAY
-    x = c[6] * x + (1 - c[6]) * torch.maximum(x, gray * 1.5 + 0.5)
-    return (x + layer + layer.flip(-1, -2)).clamp(0, 1)
+    layer = layer[..., :h, :w].mul(255).round_().div_(255)  # (B, 1, H, W)
+    # cv2 RGB2GRAY, then c6 x + (1 - c6) max(x, 1.5 gray + 0.5) + layer + flipped layer: in place
+    light = (x[:, :1] * 0.299).add_(x[:, 1:2], alpha=0.587).add_(x[:, 2:], alpha=0.114).mul_(1.5).add_(0.5)
+    out = torch.maximum(x, light).mul_(1 - c[6]).add_(x, alpha=c[6])
+    return out.add_(layer + layer.flip(-1, -2)).clamp_(0, 1)
 
 
 @lru_cache(maxsize=16)
@@ -411,7 +412,7 @@ def fog(x, c, table, g):
     b, _, h, w = x.shape
     mapsize = 1 << (max(h, w) - 1).bit_length()
     plasma = filters.plasma_fractal(b, mapsize, c[1], g, x.device)[:, None, :h, :w].to(x.dtype)
-    max_val = x.reshape(b, -1).max(dim=1).values.view(b, 1, 1, 1)
+    max_val = x.reshape(b, -1).amax(dim=1).view(b, 1, 1, 1)
     scale = max_val / (max_val + c[0])  # (x + c0 plasma) * max / (max + c0), in two passes
     return torch.addcmul(x * scale, plasma, scale * c[0]).clamp_(0, 1)
 
@@ -444,7 +445,7 @@ def saturate(x, c, table, g):
     s_new = (s * c[0] + c[1]).clamp(0, 1)
     coloured = v - s_new * v * (v - x) / delta.clamp_min(1e-12)
     grey = torch.cat([v, v * (1 - s_new), v * (1 - s_new)], dim=1)
-    return torch.where(delta > 0, coloured, grey).clamp(0, 1)
+    return torch.where(delta > 0, coloured, grey).clamp_(0, 1)
 
 
 def pixelate(x, c, table, g):
@@ -487,7 +488,7 @@ def elastic_transform(x, c, table, g):
     scale = torch.tensor([2 * amp * h / w, 2 * amp], device=x.device, dtype=x.dtype)
     grid = torch.addcmul(base, noise.permute(0, 2, 3, 1), scale)
     out = F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
-    return out.clamp(0, 1)
+    return out.clamp_(0, 1)
 
 
 @lru_cache(maxsize=16)

@@ -339,28 +339,33 @@ def plasma_fractal(batch: int, mapsize: int, wibbledecay: float, generator: torc
     wibble = 100.0
 
     def wibbled_mean(a: torch.Tensor) -> torch.Tensor:
+        # a / 4 + wibble * (noise * 2 * wibble - wibble), noise uniform in [0, 1)
         noise = torch.rand(a.shape, generator=generator, device=device)
-        return a / 4 + wibble * (noise * 2 * wibble - wibble)
+        return noise.mul_(2 * wibble * wibble).sub_(wibble * wibble).add_(a, alpha=0.25)
 
     while step >= 2:
         half = step // 2
         # squares: centre = mean of the four corners + noise
         corner = m[:, 0::step, 0::step]
         acc = corner + torch.roll(corner, -1, dims=1)
-        acc = acc + torch.roll(acc, -1, dims=2)
+        acc += torch.roll(acc, -1, dims=2)
         m[:, half::step, half::step] = wibbled_mean(acc)
         # diamonds: edge midpoints
         dr = m[:, half::step, half::step]
         ul = m[:, 0::step, 0::step]
-        lt = dr + torch.roll(dr, 1, dims=1) + ul + torch.roll(ul, -1, dims=2)
+        lt = dr + torch.roll(dr, 1, dims=1)
+        lt += ul
+        lt += torch.roll(ul, -1, dims=2)
         m[:, 0::step, half::step] = wibbled_mean(lt)
-        tt = dr + torch.roll(dr, 1, dims=2) + ul + torch.roll(ul, -1, dims=1)
+        tt = dr + torch.roll(dr, 1, dims=2)
+        tt += ul
+        tt += torch.roll(ul, -1, dims=1)
         m[:, half::step, 0::step] = wibbled_mean(tt)
         step //= 2
         wibble /= wibbledecay
     flat = m.view(batch, -1)
-    m = m - flat.min(dim=1).values.view(-1, 1, 1)
-    return m / m.view(batch, -1).max(dim=1).values.view(-1, 1, 1)
+    lo, hi = flat.amin(dim=1).view(-1, 1, 1), flat.amax(dim=1).view(-1, 1, 1)
+    return m.sub_(lo).div_(hi - lo)
 
 
 def bilinear_sample(x: torch.Tensor, ys: torch.Tensor, xs: torch.Tensor, mode: str) -> torch.Tensor:

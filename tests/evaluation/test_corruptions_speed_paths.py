@@ -10,7 +10,19 @@ import torch
 
 from evaluation.corruptions import _quantise
 from evaluation.corruptions.parallel import sub_seed
-from evaluation.corruptions.reference import cpu_corrupt, jpeg_pil, per_image
+from evaluation.corruptions.reference import cpu_corrupt, per_image
+
+
+def _jpeg_pil(image: np.ndarray, quality: int) -> np.ndarray:
+    """What both reference scripts do: encode and decode with Pillow's JPEG at ``quality``."""
+    from io import BytesIO
+
+    from PIL import Image
+
+    buf = BytesIO()
+    Image.fromarray(image).save(buf, "JPEG", quality=int(quality))
+    buf.seek(0)
+    return np.array(Image.open(buf).convert("RGB"))
 
 
 def _old_quantise(y: torch.Tensor) -> torch.Tensor:
@@ -50,13 +62,26 @@ def test_threaded_per_image_equals_sequential(photos64, name, table):
     assert torch.equal(sequential, threaded)
 
 
+@pytest.mark.parametrize("table", ["imagenet", "cifar10"])
+def test_jpeg_is_bitwise_pillows(photos64, table):
+    # The engine's JPEG goes through torchvision's libjpeg-turbo; the references use Pillow's.
+    from evaluation.corruptions import params_for
+
+    for severity in range(1, 6):
+        quality = params_for(table, "jpeg_compression", severity)
+        got = cpu_corrupt(photos64, "jpeg_compression", severity, table, seed=0)
+        levels = (photos64 * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+        want = np.stack([_jpeg_pil(np.ascontiguousarray(img), quality) for img in levels])
+        assert torch.equal((got * 255).round().to(torch.uint8), torch.from_numpy(want).permute(0, 3, 1, 2))
+
+
 def test_per_image_parallel_keeps_order_and_seeds(photos64):
     threads = torch.get_num_threads()
     seen = []
 
     def fn(img: np.ndarray, s: int) -> np.ndarray:
         seen.append(s)
-        return jpeg_pil(img, 10 + s % 50)
+        return _jpeg_pil(img, 10 + s % 50)
 
     try:
         torch.set_num_threads(3)
