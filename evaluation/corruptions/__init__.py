@@ -7,7 +7,8 @@ Backends:
 
 * ``"torch"`` (default, the fast one): batched torch operations on the whole batch, on the batch's
   device (CPU or CUDA), for the corruptions in :data:`FAST_CORRUPTIONS`; ``jpeg_compression`` and
-  ``spatter`` run per image on the CPU (Pillow's JPEG codec; OpenCV edge/distance transforms), and
+  ``spatter`` run per image on the CPU (libjpeg-turbo through torchvision, bitwise Pillow's JPEG;
+  OpenCV edge/distance transforms), and
   so does ``pixelate`` for CPU batches (Pillow's resize is faster there than batched matmuls).
   :func:`fast_backend_coverage` says which. Both tables.
 * ``"reference"``: ``imagecorruptions`` per image, ImageNet-C table only.
@@ -57,7 +58,7 @@ CPU_PER_IMAGE_ON_CPU: frozenset[str] = frozenset({"pixelate"})
 def fast_backend_coverage(device: str | torch.device = "cpu") -> dict[str, str]:
     """For each of the 19 corruptions, how the ``"torch"`` backend runs it on ``device``:
     ``"torch"`` (batched torch ops) or ``"cpu-per-image"`` (a per-image CPU implementation:
-    Pillow's JPEG / resize, the NumPy/OpenCV spatter)."""
+    the JPEG codec, Pillow's resize, the NumPy/OpenCV spatter)."""
     on_cpu = torch.device(device).type == "cpu"
     out = {}
     for name in ALL_CORRUPTIONS:

@@ -9,7 +9,7 @@ Each follows the reference code (``imagecorruptions/corruptions.py``; ``make_cif
 CIFAR table differs in form) step by step; the random draws come from torch instead of NumPy, so
 random corruptions agree with the reference in distribution, not pixel for pixel. Two corruptions
 are not here and run per image on the CPU instead (see ``corruptions/__init__.py``): ``jpeg_compression``
-(Pillow's own codec, the one the reference calls) and ``spatter`` (OpenCV edge and distance
+(libjpeg-turbo, bitwise the Pillow codec that the reference calls) and ``spatter`` (OpenCV edge and distance
 transforms); ``pixelate`` is here for GPU batches, CPU batches go to Pillow (faster there, same
 result). Differences from make_cifar_c: motion blur and snow use imagecorruptions' shifted-copy
 motion blur with the CIFAR (radius, sigma) instead of ImageMagick's.
