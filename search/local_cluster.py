@@ -68,10 +68,12 @@ class LocalCluster:
         """Start the head and the worker nodes; returns self."""
         from ray.cluster_utils import Cluster
 
+        from search.runner import RAY_SYSTEM_CONFIG
+
+        # As a search's own local Ray: no dashboard, no idle workers (their CPU goes to the trials).
+        head = {"num_cpus": self.head_cpus, "num_gpus": 0, "include_dashboard": False, "_system_config": RAY_SYSTEM_CONFIG}
         with self._node_environment():
-            self._cluster = Cluster(
-                initialize_head=True, head_node_args={"num_cpus": self.head_cpus, "num_gpus": 0}
-            )
+            self._cluster = Cluster(initialize_head=True, head_node_args=head)
         for _ in range(self.gpu_nodes):
             self.add_node(wait=False)
         self._cluster.wait_for_nodes()

@@ -2,10 +2,13 @@
 
 ``run_search(space)`` does, in order:
 
-1. checks what can be checked before Ray starts: the run folder holds the same space (a changed
-   space cannot resume), the MLflow store answers, the data sets load;
-2. builds the search's corrupted test set once (cached; every trial reads the same images);
-3. starts Ray locally (small: the space's CPUs, no dashboard) or joins ``address``;
+1. checks that the run folder holds the same space (a changed space cannot resume);
+2. starts Ray locally (small: the space's CPUs, no dashboard, no idle workers) or joins ``address``;
+   meanwhile it checks that the MLflow store answers and the data sets load, and builds the search's
+   corrupted test set once (cached; every trial reads the same images): a failure there stops Ray
+   again, before any trial;
+3. shares the CPUs of a local Ray that no trial will need any more with the trials still running
+   (:mod:`search.cores`);
 4. creates the Tune experiment ``<storage>/<name>`` with ``SpaceSearch`` (Optuna, the space's sampler
    and seed, the study in ``<run folder>/optuna.db``) behind a ``ConcurrencyLimiter`` — or, when that
    experiment exists, restores it: finished trials are kept, unfinished ones resume from their last
@@ -16,10 +19,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import os
 import sys
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -32,6 +37,11 @@ from search.space import SearchSpace
 
 STUDY_DB = "optuna.db"
 SPACE_COPY = "space.yaml"
+# Ray's system config for a search's Ray: no idle worker processes started for the driver. Ray Tune
+# gives every trial actor a runtime env (environment variables), so Ray starts a dedicated worker
+# process for each and never places one on those idle workers (each spends a second of CPU importing
+# Ray while the search sets up).
+RAY_SYSTEM_CONFIG = {"prestart_worker_first_driver": False}
 
 
 @dataclass
@@ -74,59 +84,52 @@ def run_search(
     out = stream or sys.stdout
     run_folder = space.run_folder
     _check_same_space(space, run_folder)
-    tracker = _tracker(space, run_folder, tracking_uri)
-
-    from search.trial import TrialContext, judging_set, load_data, with_judging_set
-
-    context = TrialContext.for_space(space)
     print(f"search {space.name}: {len(space.params)} searched parameters ({space.size_text()}), "
           f"{space.search['num_trials']} trials, run folder {run_folder}", file=out, flush=True)
     timings: dict[str, float] = {}
     t0 = time.monotonic()
-    try:
-        train, test = load_data(context)  # a missing or malformed data set stops here, before Ray
-    except (ValueError, FileNotFoundError, NotADirectoryError) as err:
-        raise UserError(f"{space.source}: data: {err}") from None
-    num_classes = int(train.num_classes)
-    run_folder.mkdir(parents=True, exist_ok=True)
-    if space.text and not (run_folder / SPACE_COPY).exists():
-        (run_folder / SPACE_COPY).write_text(space.text)
-
-    # The corrupted test set is built (or read from its cache) while Ray starts: both take seconds.
-    # The build's progress line rewrites itself with '\r': only for a terminal.
+    # Ray starts (seconds, mostly spent waiting for its processes) while two threads load the data
+    # and build (or read) the corrupted test set, and open the MLflow store. A bad data set or an
+    # unreachable store stops the search there, before any trial starts. The build's progress line
+    # rewrites itself with '\r': only for a terminal.
     progress = verbose or sys.stderr.isatty()
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        building = pool.submit(judging_set, context, test, progress)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        preparing = pool.submit(_prepare, space, progress)
+        tracking = pool.submit(_tracker, space, run_folder, tracking_uri)
         started_ray = _start_ray(space, address, verbose)
         timings["ray_start_s"] = time.monotonic() - t0
         try:
-            context = with_judging_set(context, building.result())
-        except ValueError as err:
+            context, num_classes = preparing.result()
+            tracker = tracking.result()
+        except BaseException:
             if started_ray:
-                import ray
-
-                ray.shutdown()
-            raise UserError(f"{space.source}: eval: {err}") from None
+                _stop_ray()
+            raise
     timings["prepare_s"] = time.monotonic() - t0
+    run_folder.mkdir(parents=True, exist_ok=True)
+    if space.text and not (run_folder / SPACE_COPY).exists():
+        (run_folder / SPACE_COPY).write_text(space.text)
     try:
-        tuner, resumed = _tuner(space, context, num_classes, run_folder, tracker, verbose, out, address)
-        setup = time.monotonic() - start
-        status = "finished"
-        t0 = time.monotonic()
-        try:
-            tuner.fit()
-        except KeyboardInterrupt:
-            status = "interrupted"
-        timings["fit_s"] = time.monotonic() - t0
+        with tempfile.TemporaryDirectory(prefix="search-cores-") as cores:
+            spare = _spare_cores(space, Path(cores)) if started_ray and not address else None
+            if spare is not None:
+                context = dataclasses.replace(context, threads_path=str(spare.path))
+            tuner, resumed = _tuner(space, context, num_classes, run_folder, tracker, verbose, out, address, spare)
+            setup = time.monotonic() - start
+            status = "finished"
+            t0 = time.monotonic()
+            try:
+                tuner.fit()
+            except KeyboardInterrupt:
+                status = "interrupted"
+            timings["fit_s"] = time.monotonic() - t0
         records = load_records(run_folder)
         ended = sum(r.status in ("finished", "failed", "stopped") for r in records)
         if ended < space.search["num_trials"]:
             status = "interrupted"
     finally:
         if started_ray:
-            import ray
-
-            ray.shutdown()
+            _stop_ray()
 
     front = pareto_front(records, space.objectives)
     print_front(front, space, records, out)
@@ -141,7 +144,7 @@ def run_search(
     return SearchResult(run_folder, status, records, front, resumed, wall, setup, timings)
 
 
-# ---- before Ray ---------------------------------------------------------------------------------------
+# ---- before the trials -----------------------------------------------------------------------------------
 def _check_same_space(space: SearchSpace, run_folder: Path) -> None:
     """A run folder resumes only the space it was made from (Ray and Optuna cannot change a space).
 
@@ -166,6 +169,22 @@ def _check_same_space(space: SearchSpace, run_folder: Path) -> None:
         )
 
 
+def _prepare(space: SearchSpace, progress: bool):
+    """The trials' shared context (with the corrupted set's cache file) and the number of classes."""
+    from search.trial import TrialContext, judging_set, load_data, with_judging_set
+
+    context = TrialContext.for_space(space)
+    try:
+        train, test = load_data(context)
+    except (ValueError, FileNotFoundError, NotADirectoryError) as err:
+        raise UserError(f"{space.source}: data: {err}") from None
+    try:
+        corrupted = judging_set(context, test, progress)
+    except ValueError as err:
+        raise UserError(f"{space.source}: eval: {err}") from None
+    return with_judging_set(context, corrupted), int(train.num_classes)
+
+
 def _tracker(space: SearchSpace, run_folder: Path, tracking_uri: str | None):
     """The MLflow tracker, checked reachable before anything starts."""
     from search.tracking import SearchTracker
@@ -188,15 +207,33 @@ def _start_ray(space: SearchSpace, address: str | None, verbose: bool) -> bool:
         except (ConnectionError, RuntimeError, ValueError) as err:
             raise UserError(f"--address {address}: cannot join the Ray cluster ({err})") from None
         return True
-    res = space.resources
-    num_cpus = res["num_cpus"] or max(1, math.ceil(res["cpus_per_trial"] * space.search["concurrency"]))
     # address="local": always a new local Ray, never a cluster that happens to run on this machine.
-    ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, **quiet)
+    ray.init(address="local", num_cpus=_local_cpus(space), include_dashboard=False, _system_config=RAY_SYSTEM_CONFIG,
+             **quiet)
     return True
 
 
+def _stop_ray() -> None:
+    import ray
+
+    ray.shutdown()
+
+
+def _local_cpus(space: SearchSpace) -> int:
+    res = space.resources
+    return res["num_cpus"] or max(1, math.ceil(res["cpus_per_trial"] * space.search["concurrency"]))
+
+
+def _spare_cores(space: SearchSpace, folder: Path):
+    """The callback that shares a local Ray's idle CPUs with the last running trials."""
+    from search.cores import SpareCores
+
+    res = space.resources
+    return SpareCores(folder / "threads.json", _local_cpus(space), res["cpus_per_trial"], space.search["num_trials"])
+
+
 # ---- the Tune experiment --------------------------------------------------------------------------------
-def _tuner(space, context, num_classes, run_folder, tracker, verbose, out, address):
+def _tuner(space, context, num_classes, run_folder, tracker, verbose, out, address, spare):
     """A new Tuner, or the restored one when the experiment exists; returns (tuner, resumed)."""
     from ray import tune
 
@@ -221,6 +258,8 @@ def _tuner(space, context, num_classes, run_folder, tracker, verbose, out, addre
     callbacks = [RecordWriter(run_folder), live]
     if tracker is not None:
         callbacks.append(tracker.tune_callback())
+    if spare is not None:
+        callbacks.append(spare)
     ray_verbose = 2 if verbose else 0
 
     if tune.Tuner.can_restore(space.experiment_path):

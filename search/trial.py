@@ -28,6 +28,7 @@ from ray import tune
 from search import protocol
 from search.augment import augment
 from search.config import TrialConfig
+from search.cores import TrialThreads
 
 CHECKPOINT_FILE = "trial.pt"
 
@@ -62,6 +63,7 @@ class TrialContext:
     torch_threads: int
     benchmark_path: str | None = None  # a pre-made benchmark folder instead of corrupting the test set
     corrupted_path: str | None = None  # the cache file the driver built (None: build or find it)
+    threads_path: str | None = None  # the share of idle CPUs (search.cores; None: own threads only)
 
     @classmethod
     def for_space(cls, space: Any) -> TrialContext:
@@ -178,9 +180,10 @@ def train_trial(config: dict[str, Any], context: TrialContext) -> None:
     """Ray Tune function trainable: train, report each epoch with a checkpoint, judge, report."""
     started = time.monotonic()
     torch.set_num_threads(context.torch_threads)
+    threads = TrialThreads(context.threads_path, tune.get_context().get_trial_id(), context.torch_threads)
     try:
         cfg = TrialConfig.from_flat_dict(dict(config))
-        run = _Run(cfg, context)
+        run = _Run(cfg, context, threads)
         resumed = run.restore(tune.get_checkpoint())
     except Exception as err:  # a bad config or data: the trial fails, the search goes on
         _report_failure(err)
@@ -218,8 +221,9 @@ def _report_failure(err: BaseException, epoch: int | None = None) -> None:
 class _Run:
     """The state of one trial's training: model, optimiser, schedule, data, counters."""
 
-    def __init__(self, cfg: TrialConfig, ctx: TrialContext) -> None:
+    def __init__(self, cfg: TrialConfig, ctx: TrialContext, threads: TrialThreads | None = None) -> None:
         self.cfg, self.ctx = cfg, ctx
+        self.threads = threads or TrialThreads(None, None, ctx.torch_threads)
         self.device = torch.device("cuda" if ctx.use_gpu and torch.cuda.is_available() else "cpu")
         torch.manual_seed(cfg.seed)
         self.train_set, self.test_set = load_data(ctx)
@@ -282,6 +286,7 @@ class _Run:
         aug_gen = torch.Generator().manual_seed(cfg.seed * 100_019 + epoch)
         loss_sum, correct, seen = 0.0, 0, 0
         for step, (images, labels) in enumerate(self._loader(epoch)):
+            self.threads.poll()
             images = augment(images, cfg.augmentation, aug_gen).to(self.device)  # (B, 3, H, W) in [0, 1]
             labels = labels.to(self.device)
             x = normalize(images)
@@ -339,6 +344,7 @@ class _Run:
         from evaluation.report import evaluate
 
         t0 = time.monotonic()
+        self.threads.poll(force=True)
         self.model.eval()
         report = evaluate(
             self.model, self.test_set, self.corrupted, normalization=self.ctx.normalization,
@@ -353,6 +359,7 @@ class _Run:
             "params_m": sum(p.numel() for p in self.model.parameters()) / 1e6,
             "train_time_s": self.train_time_s,
             "judge_time_s": judge_time,
+            "judge_threads": torch.get_num_threads(),  # above cpus_per_trial when it had idle cores
             "trial_time_s": trial_time_s + judge_time,
             protocol.JUDGED: 1,
             protocol.FULL_BUDGET: int(self.epoch >= self.cfg.epochs),

@@ -102,6 +102,9 @@ class SearchTracker:
     """
 
     retry_interval_s: float = 30.0
+    # While trials run, the front's table and pictures are redrawn at most this often (and always at
+    # the end): drawing them takes the driver a second of the CPU that the trials need.
+    report_interval_s: float = 60.0
 
     def __init__(self, run_folder: str | os.PathLike, space: Any = None, tracking_uri: str | None = None) -> None:
         self.run_folder = Path(run_folder).resolve()
@@ -115,7 +118,7 @@ class SearchTracker:
 
     # ---- pickling (Ray Tune may pickle its callbacks): connections are rebuilt on demand ----------
     def __getstate__(self) -> dict[str, Any]:
-        keep = ("run_folder", "uri", "space", "objectives", "state", "retry_interval_s")
+        keep = ("run_folder", "uri", "space", "objectives", "state", "retry_interval_s", "report_interval_s")
         return {k: self.__dict__[k] for k in keep if k in self.__dict__}
 
     def __setstate__(self, data: dict[str, Any]) -> None:
@@ -134,6 +137,8 @@ class SearchTracker:
         self._children: dict[str, Run] = {}
         self._sent: dict[str, _Sent] = {}
         self._ranks: dict[str, int] | None = None
+        self._report_due = time.monotonic() + self.report_interval_s  # the front's next live drawing
+        self._report_stale = False  # the front changed since it was drawn
 
     # ---- public API ---------------------------------------------------------------------------
     @property
@@ -375,7 +380,8 @@ class SearchTracker:
     # ---- Pareto front ------------------------------------------------------------------------------
     def _update_front(self, records: Sequence[TrialRecord], force: bool = False) -> None:
         """When the ranks changed since last time (or ``force``): tag the ranked children and log the
-        hypervolume history; when the front itself changed (or ``force``): the front's table and plots."""
+        hypervolume history; when the front itself changed (or ``force``): the front's table and plots
+        (while trials run, at most every ``report_interval_s``)."""
         points = rank_trials(records, self.objectives)
         ranks = {p.trial_id: p.rank for p in points if p.ranked}
         if not ranks:
@@ -395,8 +401,12 @@ class SearchTracker:
         front = sorted(t for t, r in ranks.items() if r == 1)
         previous = sorted(t for t, r in (self._ranks or {}).items() if r == 1)
         self._ranks = ranks
-        if front == previous and not force:
+        if front == previous and not self._report_stale and not force:
             return  # a dominated trial was added: same front, same pictures
+        if not force and time.monotonic() < self._report_due:
+            self._report_stale = True  # drawn with a later result, or at the end
+            return
+        self._report_due, self._report_stale = time.monotonic() + self.report_interval_s, False
         table = table_csv(points, self.objectives)
         digest = hashlib.sha1(table.encode()).hexdigest()[:16]
         if self._parent_tags.get("pareto_report") == digest:

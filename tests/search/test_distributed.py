@@ -103,8 +103,10 @@ def test_lost_node_trial_resumes_elsewhere_from_its_checkpoint(cluster: LocalClu
     from search.runner import run_search
 
     # More epochs than the other tests: a wide window between a trial's first checkpoint and its
-    # end, so the node can be caught busy however quiet the machine is.
-    epochs = 2 * EPOCHS
+    # end, so the node can be caught busy however quiet the machine is, and the trial is still
+    # running when its worker notices that its raylet is gone (Ray checks about once a second; the
+    # driver talks to the worker directly, so a worker that finishes first finishes normally).
+    epochs = 4 * EPOCHS
     space = load_space(_space_file(tmp_path, "lostnode", num_trials=3, train_subset=1024, epochs=epochs))
     run_folder, experiment = space.run_folder, space.experiment_path
     seen: dict = {}

@@ -284,3 +284,28 @@ def test_mlflow_names_are_valid_and_stable():
         name = mlflow_key(key)
         _validate_metric_name(name)  # raises when MLflow would refuse the name
         assert mlflow_key(name) == name
+
+
+def test_front_pictures_are_drawn_live_at_most_every_interval_and_always_at_the_end(tmp_path, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    records = _records()[:4]
+
+    # Within the first interval: the ranks are tagged live, the table and pictures wait for the end.
+    slow = SearchTracker(tmp_path / "slow", write_space(tmp_path / "slow", "slow"))
+    parent_id = slow.start()
+    _log_live(slow, tmp_path / "slow", records)
+    client = MlflowClient(slow.uri)
+    assert client.list_artifacts(parent_id, "pareto") == []
+    _, children = search_runs(slow.uri, "slow")
+    assert sorted(c.data.tags["trial_id"] for c in children if c.data.tags.get("pareto") == "true") == [
+        "t_00000", "t_00001", "t_00003"]
+    assert slow.finish("finished")
+    paths = {a.path for a in client.list_artifacts(parent_id, "pareto")}
+    assert paths == {"pareto/pareto_front.csv", "pareto/pareto_front.png", "pareto/pareto_front.html"}
+
+    # Once the interval has passed, a new front is drawn while the search runs.
+    monkeypatch.setattr(SearchTracker, "report_interval_s", 0.0)
+    live = SearchTracker(tmp_path / "live", write_space(tmp_path / "live", "live"))
+    parent_id = live.start()
+    _log_live(live, tmp_path / "live", records[:1])
+    assert {a.path for a in MlflowClient(live.uri).list_artifacts(parent_id, "pareto")} == paths
