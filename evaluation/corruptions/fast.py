@@ -45,7 +45,7 @@ def gaussian_noise(x, c, table, g):
     return torch.randn(x.shape, generator=g, device=x.device).mul_(c).add_(x).clamp_(0, 1)
 
 
-_GUIDE_BITS = 12  # 4,096 bins of the uniform per input level
+_GUIDE_BITS = 10  # 1,024 bins per input level: the int16 table (512 kB) stays in cache (4,096 bins: 1.4x slower)
 
 
 @lru_cache(maxsize=32)
@@ -315,14 +315,16 @@ def _glass_shuffle_index(b: int, h: int, w: int, delta: int, iterations: int, g,
 def glass_blur(x, c, table, g):
     sigma, delta, iterations = c
     b, ch, h, w = x.shape
-    # np.uint8(gaussian(x) * 255): truncation to the 8-bit grid between the two blurs
-    y = torch.floor(filters.gaussian_blur(x, sigma, mode="nearest") * 255 + 1e-4) / 255
+    k = filters.gaussian_kernel1d(sigma)
+    # Both blurs on the height-major batch (H, B x 3, W); np.uint8(gaussian(x) * 255) between them.
+    t = filters.correlate_height_major(filters.height_major(x), k, k, "nearest")
+    t.mul_(255).add_(1e-4).floor_().div_(255)
     src = _glass_source(b, h, w, delta, iterations, g, x.device)
-    # Apply the per-image permutations as one row gather over (B * H * W, C) (index_select is
-    # much faster than gather on CPU).
-    pixels = y.permute(0, 2, 3, 1).reshape(b * h * w, ch).index_select(0, src)
-    y = pixels.view(b, h, w, ch).permute(0, 3, 1, 2).contiguous()
-    return filters.gaussian_blur(y, sigma, mode="nearest").clamp_(0, 1)
+    # The per-image permutations as one row gather over (B x H x W, 3) (index_select is much faster
+    # than gather on CPU), from and back to the height-major layout in one copy each.
+    pixels = t.view(h, b, ch, w).permute(1, 0, 3, 2).reshape(b * h * w, ch).index_select(0, src)
+    t = pixels.view(b, h, w, ch).permute(1, 0, 3, 2).contiguous().view(h, b * ch, w)
+    return filters.from_height_major(filters.correlate_height_major(t, k, k, "nearest"), b, ch).clamp_(0, 1)
 
 
 # --------------------------------------------------------------------------------------- weather

@@ -148,13 +148,16 @@ def filter_blocks(n: int, kernel: torch.Tensor, mode: str, device, dtype: torch.
     return _filter_blocks(n, tuple(kernel.double().tolist()), mode, str(device), dtype)
 
 
+def correlate_height_major(t: torch.Tensor, ky: torch.Tensor, kx: torch.Tensor, mode: str) -> torch.Tensor:
+    """:func:`correlate_separable` of a height-major batch ``t`` (H, N, W): a new (H, N, W)."""
+    h, n, w = t.shape
+    y = product_right(t.view(h * n, w), filter_blocks(w, kx, mode, t.device, t.dtype), w)
+    return product_left(filter_blocks(h, ky, mode, t.device, t.dtype), y.view(h, n * w), h).view(h, n, w)
+
+
 def correlate_separable(x: torch.Tensor, ky: torch.Tensor, kx: torch.Tensor, mode: str) -> torch.Tensor:
     """Correlate every channel of ``x`` (B, C, H, W) with ``ky`` along H and ``kx`` along W."""
-    b, c, h, w = x.shape
-    t = height_major(x).view(h * b * c, w)
-    t = product_right(t, filter_blocks(w, kx, mode, x.device, x.dtype), w)
-    t = product_left(filter_blocks(h, ky, mode, x.device, x.dtype), t.view(h, b * c * w), h)
-    return from_height_major(t, b, c)
+    return from_height_major(correlate_height_major(height_major(x), ky, kx, mode), *x.shape[:2])
 
 
 def gaussian_blur(x: torch.Tensor, sigma: float | tuple[float, float], mode: str = "nearest",

@@ -31,14 +31,8 @@ from evaluation.corruptions.tables import params_for
 
 
 def to_uint8(images: torch.Tensor) -> torch.Tensor:
-    """(B, 3, H, W) floats in [0, 1] -> uint8 levels ``round(clamp(x, 0, 1) * 255)``, same layout."""
-    return images.detach().float().mul(255).round_().clamp_(0, 255).to(torch.uint8)
-
-
-def from_uint8(levels: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    """uint8 levels (any strides) -> contiguous float32 in [0, 1] on ``like``'s device, in one copy."""
-    out = torch.empty(levels.shape, dtype=torch.float32)
-    return out.copy_(levels).div_(255).to(like.device)
+    """Floats in [0, 1] -> contiguous uint8 levels ``round(clamp(x, 0, 1) * 255)``."""
+    return images.detach().float().mul(255).round_().clamp_(0, 255).to(torch.uint8).contiguous()
 
 
 def per_image(images: torch.Tensor, fn: Callable[[np.ndarray, int], np.ndarray], seed: int,
@@ -48,16 +42,18 @@ def per_image(images: torch.Tensor, fn: Callable[[np.ndarray, int], np.ndarray],
     ``parallel``: spread the images over threads (:func:`parallel.thread_map`; Pillow and
     OpenCV release the GIL). Only for thread-safe ``fn`` that use no global state;
     each image still gets its own seed and the results keep their order, so the output is the
-    same as the sequential one.
+    same as the sequential one. Each image's conversions run on its thread too.
     """
-    hwc = to_uint8(images).permute(0, 2, 3, 1).contiguous().cpu().numpy()  # one uint8 copy
-    out = np.empty_like(hwc)
+    src = images.detach().cpu()
+    out = torch.empty(src.shape, dtype=torch.float32)
 
     def one(i: int) -> None:
-        out[i] = fn(hwc[i], sub_seed(seed, i))
+        hwc = to_uint8(src[i].permute(1, 2, 0)).numpy()
+        result = torch.from_numpy(np.require(fn(hwc, sub_seed(seed, i)), np.uint8, ["C", "W"]))  # torch wants writable
+        out[i].copy_(result.permute(2, 0, 1)).div_(255)
 
-    thread_map(one, range(len(hwc)), None if parallel else 1)
-    return from_uint8(torch.from_numpy(out).permute(0, 3, 1, 2), images)
+    thread_map(one, range(len(src)), None if parallel else 1)
+    return out.to(images.device)
 
 
 def jpeg(images: torch.Tensor, quality: int) -> torch.Tensor:
@@ -66,9 +62,14 @@ def jpeg(images: torch.Tensor, quality: int) -> torch.Tensor:
     per-image conversions (those took three quarters of the time)."""
     from torchvision.io import decode_jpeg, encode_jpeg
 
-    levels = to_uint8(images).cpu().contiguous()
-    out = thread_map(lambda i: decode_jpeg(encode_jpeg(levels[i], quality=int(quality))), range(len(levels)))
-    return from_uint8(torch.stack(out), images)
+    src = images.detach().cpu()
+    out = torch.empty(src.shape, dtype=torch.float32)
+
+    def one(i: int) -> None:
+        out[i].copy_(decode_jpeg(encode_jpeg(to_uint8(src[i]), quality=int(quality)))).div_(255)
+
+    thread_map(one, range(len(src)))
+    return out.to(images.device)
 
 
 def reference_corrupt(images: torch.Tensor, name: str, severity: int, seed: int = 0) -> torch.Tensor:
