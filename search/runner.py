@@ -99,7 +99,7 @@ def run_search(
         started_ray = _start_ray(space, address, verbose)
         timings["ray_start_s"] = time.monotonic() - t0
         try:
-            context, num_classes = preparing.result()
+            context, num_classes, data = preparing.result()
             tracker = tracking.result()
         except BaseException:
             if started_ray:
@@ -114,7 +114,8 @@ def run_search(
             spare = _spare_cores(space, Path(cores)) if started_ray and not address else None
             if spare is not None:
                 context = dataclasses.replace(context, threads_path=str(spare.path))
-            tuner, resumed = _tuner(space, context, num_classes, run_folder, tracker, verbose, out, address, spare)
+            tuner, resumed = _tuner(space, context, data, num_classes, run_folder, tracker, verbose, out, address,
+                                    spare)
             setup = time.monotonic() - start
             status = "finished"
             t0 = time.monotonic()
@@ -124,6 +125,8 @@ def run_search(
                 status = "interrupted"
             timings["fit_s"] = time.monotonic() - t0
         records = load_records(run_folder)
+        if status == "finished":
+            records = _drop_lost_trials(records, run_folder, out)
         ended = sum(r.status in ("finished", "failed", "stopped") for r in records)
         if ended < space.search["num_trials"]:
             status = "interrupted"
@@ -142,6 +145,22 @@ def run_search(
     print(f"search {space.name}: {status} in {wall:.0f}s; records in {run_folder / 'trials'}"
           + ("" if status == "finished" else "; run the same command again to resume"), file=out, flush=True)
     return SearchResult(run_folder, status, records, front, resumed, wall, setup, timings)
+
+
+def _drop_lost_trials(records: list, run_folder: Path, out: TextIO) -> list:
+    """Once Tune has run to its end every trial it knows has ended, so a record still ``running``
+    belongs to a trial that started after Ray's last experiment snapshot before an interruption:
+    the restored experiment never knew it and ran another trial in its place (``SpaceSearch.restore``
+    fails its Optuna twin). Its record is removed, so each trial of the budget is counted once."""
+    from search.records import record_path
+
+    lost = [r for r in records if r.status == "running"]
+    for record in lost:
+        record_path(run_folder, record.trial_id).unlink(missing_ok=True)
+    if lost:
+        print(f"dropped {len(lost)} trial(s) started just before the interruption and run again: "
+              f"{', '.join(r.trial_id for r in lost)}", file=out)
+    return [r for r in records if r.status != "running"]
 
 
 # ---- before the trials -----------------------------------------------------------------------------------
@@ -170,7 +189,8 @@ def _check_same_space(space: SearchSpace, run_folder: Path) -> None:
 
 
 def _prepare(space: SearchSpace, progress: bool):
-    """The trials' shared context (with the corrupted set's cache file) and the number of classes."""
+    """The trials' shared context (with the corrupted set's cache file), the number of classes, and
+    the (train, test) data sets, which the trials receive through Ray's object store."""
     from search.trial import TrialContext, judging_set, load_data, with_judging_set
 
     context = TrialContext.for_space(space)
@@ -182,7 +202,7 @@ def _prepare(space: SearchSpace, progress: bool):
         corrupted = judging_set(context, test, progress)
     except ValueError as err:
         raise UserError(f"{space.source}: eval: {err}") from None
-    return with_judging_set(context, corrupted), int(train.num_classes)
+    return with_judging_set(context, corrupted), int(train.num_classes), (train, test)
 
 
 def _tracker(space: SearchSpace, run_folder: Path, tracking_uri: str | None):
@@ -233,7 +253,7 @@ def _spare_cores(space: SearchSpace, folder: Path):
 
 
 # ---- the Tune experiment --------------------------------------------------------------------------------
-def _tuner(space, context, num_classes, run_folder, tracker, verbose, out, address, spare):
+def _tuner(space, context, data, num_classes, run_folder, tracker, verbose, out, address, spare):
     """A new Tuner, or the restored one when the experiment exists; returns (tuner, resumed)."""
     from ray import tune
 
@@ -249,7 +269,9 @@ def _tuner(space, context, num_classes, run_folder, tracker, verbose, out, addre
         os.environ["RAY_AIR_NEW_OUTPUT"] = "0"
     res = space.resources
     trainable = tune.with_resources(
-        tune.with_parameters(train_trial, context=context),
+        # The data sets go through the object store once: a trial neither reads nor decodes them again
+        # (for small sets like the digits, that was a second of imports and work in every new trial).
+        tune.with_parameters(train_trial, context=context, data=data),
         {"cpu": res["cpus_per_trial"], "gpu": res["gpus_per_trial"]},
     )
     live = LiveView(space.objectives, [p.name for p in space.params], space.search["num_trials"],

@@ -176,14 +176,16 @@ def load_trial_checkpoint(directory: str | os.PathLike) -> tuple[TrialConfig, to
 
 
 # ---- the trainable --------------------------------------------------------------------------------------
-def train_trial(config: dict[str, Any], context: TrialContext) -> None:
-    """Ray Tune function trainable: train, report each epoch with a checkpoint, judge, report."""
+def train_trial(config: dict[str, Any], context: TrialContext, data: tuple[Any, Any] | None = None) -> None:
+    """Ray Tune function trainable: train, report each epoch with a checkpoint, judge, report.
+
+    ``data``: the (train, test) sets as the driver loaded them; without, the trial loads them."""
     started = time.monotonic()
     torch.set_num_threads(context.torch_threads)
     threads = TrialThreads(context.threads_path, tune.get_context().get_trial_id(), context.torch_threads)
     try:
         cfg = TrialConfig.from_flat_dict(dict(config))
-        run = _Run(cfg, context, threads)
+        run = _Run(cfg, context, threads, data)
         resumed = run.restore(tune.get_checkpoint())
     except Exception as err:  # a bad config or data: the trial fails, the search goes on
         _report_failure(err)
@@ -221,12 +223,13 @@ def _report_failure(err: BaseException, epoch: int | None = None) -> None:
 class _Run:
     """The state of one trial's training: model, optimiser, schedule, data, counters."""
 
-    def __init__(self, cfg: TrialConfig, ctx: TrialContext, threads: TrialThreads | None = None) -> None:
+    def __init__(self, cfg: TrialConfig, ctx: TrialContext, threads: TrialThreads | None = None,
+                 data: tuple[Any, Any] | None = None) -> None:
         self.cfg, self.ctx = cfg, ctx
         self.threads = threads or TrialThreads(None, None, ctx.torch_threads)
         self.device = torch.device("cuda" if ctx.use_gpu and torch.cuda.is_available() else "cpu")
         torch.manual_seed(cfg.seed)
-        self.train_set, self.test_set = load_data(ctx)
+        self.train_set, self.test_set = data if data is not None else load_data(ctx)
         self.corrupted = judging_set(ctx, self.test_set)
         self.model = build_model(cfg).to(self.device)
         self.steps_per_epoch = max(1, math.ceil(len(self.train_set) / cfg.batch_size))
