@@ -339,6 +339,7 @@ def _search_alg(space: SearchSpace, num_classes: int, run_folder: Path):
         sampler=make_sampler(space.search),
         study_name=space.name,
         storage=storage,
+        space_size=space.size(),
     )
     return ConcurrencyLimiter(searcher, max_concurrent=space.search["concurrency"])
 

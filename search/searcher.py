@@ -9,8 +9,10 @@ Ray's ``OptunaSearch`` tells Optuna whatever the last result of a trial holds. T
   twice when the driver died between Optuna's ``tell`` and Ray's next experiment snapshot);
 - does not spend a trial on a configuration already tried: a suggestion equal to a finished trial
   is told to Optuna with that trial's values (Optuna learns nothing false, Ray runs nothing twice)
-  and the sampler is asked again, up to :data:`MAX_ASKS` times (then a small, exhausted space may
-  repeat). Multivariate TPE repeats its best configuration often on small discrete spaces;
+  and the sampler is asked again, up to :data:`MAX_ASKS` times. Multivariate TPE repeats its best
+  configuration often on small discrete spaces. Once every configuration of a finite space
+  (``space_size``) has finished, the first suggestion is taken: asking again could only repeat one
+  (each ask and tell is a round trip to the study's database);
 - on restore, fails the Optuna trials that were asked for but that the restored Ray experiment does
   not know (asked after Ray's last snapshot): they would otherwise stay ``RUNNING`` for ever.
 """
@@ -30,14 +32,22 @@ DUPLICATE_ATTR = "duplicate_of"
 
 
 class SpaceSearch(OptunaSearch):
-    """``OptunaSearch(space, metric=[...], mode=[...], sampler=..., study_name=..., storage=...)``."""
+    """``OptunaSearch(space, metric=[...], mode=[...], sampler=..., study_name=..., storage=...)``,
+    plus ``space_size``: the number of distinct configurations (None: continuous)."""
+
+    def __init__(self, *args: Any, space_size: int | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._space_size = space_size
 
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
         config = super().suggest(trial_id)
         for _ in range(MAX_ASKS - 1):
             ot_trial = self._ot_trials.get(trial_id)
-            twin = self._twin(ot_trial) if ot_trial is not None else None
-            if twin is None:
+            if ot_trial is None:
+                break
+            finished = self._ot_study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+            twin = _twin(ot_trial, finished)
+            if twin is None or self._exhausted(finished):
                 break
             # Record the repeat in the study with the twin's values, then ask for another point.
             ot_trial.set_user_attr(DUPLICATE_ATTR, twin.number)
@@ -46,12 +56,10 @@ class SpaceSearch(OptunaSearch):
             config = super().suggest(trial_id)
         return config
 
-    def _twin(self, ot_trial: optuna.Trial) -> optuna.trial.FrozenTrial | None:
-        """A finished trial of the study with exactly the same parameters, if any."""
-        for frozen in self._ot_study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-            if frozen.number != ot_trial.number and frozen.params == ot_trial.params:
-                return frozen
-        return None
+    def _exhausted(self, finished: list[optuna.trial.FrozenTrial]) -> bool:
+        """Every configuration of the (finite) space has finished."""
+        size = getattr(self, "_space_size", None)  # None also in a searcher pickled before it existed
+        return size is not None and len({_key(t.params) for t in finished}) >= size
 
     def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
         ot_trial = self._ot_trials.get(trial_id)
@@ -83,3 +91,15 @@ class SpaceSearch(OptunaSearch):
     def study(self) -> optuna.Study:
         """The Optuna study (for reading results after a search)."""
         return self._ot_study
+
+
+def _key(params: dict[str, Any]) -> tuple:
+    return tuple(sorted(params.items()))  # Optuna's values here are primitives (lists go as JSON)
+
+
+def _twin(ot_trial: optuna.Trial, finished: list[optuna.trial.FrozenTrial]) -> optuna.trial.FrozenTrial | None:
+    """A finished trial with exactly the same parameters as ``ot_trial``, if any."""
+    for frozen in finished:
+        if frozen.number != ot_trial.number and frozen.params == ot_trial.params:
+            return frozen
+    return None

@@ -1,0 +1,79 @@
+"""SpaceSearch: repeats of finished configurations are told from their twin and asked again, until
+every configuration of a finite space has finished (then asking again is a wasted round trip)."""
+
+from __future__ import annotations
+
+import itertools
+
+import optuna
+import pytest
+import yaml
+
+from search.sampling import SpaceSampler
+from search.searcher import DUPLICATE_ATTR, MAX_ASKS, SpaceSearch
+from search.space import parse_space
+
+SPACE = """
+name: two
+model: {name: robust_vit, mixer: {choice: [mlp, se]}}
+search: {sampler: random, num_trials: 5, seed: 0}
+"""
+
+
+@pytest.fixture
+def space():
+    return parse_space(yaml.safe_load(SPACE), source="two.yaml")
+
+
+class Scripted(optuna.samplers.RandomSampler):
+    """Proposes the mixers it is given, in order."""
+
+    def __init__(self, mixers) -> None:
+        super().__init__(seed=0)
+        self.mixers = iter(mixers)
+
+    def sample_independent(self, study, trial, param_name, param_distribution):
+        return next(self.mixers)
+
+
+def _searcher(space, tmp_path, mixers, space_size):
+    return SpaceSearch(
+        SpaceSampler.for_space(space, num_classes=10), metric=space.metrics, mode=space.directions,
+        sampler=Scripted(mixers), study_name=space.name,
+        storage=optuna.storages.RDBStorage(f"sqlite:///{tmp_path / 'study.db'}"), space_size=space_size,
+    )
+
+
+def _run(searcher, space, trials: int) -> tuple[list[str], list[int]]:
+    """Suggest and finish ``trials`` trials one after another; the mixers run and, for each
+    suggestion, how many Optuna trials it asked for."""
+    mixers, asks = [], []
+    for i in range(trials):
+        before = len(searcher.study.trials)
+        config = searcher.suggest(f"t{i}")
+        asks.append(len(searcher.study.trials) - before)
+        mixers.append(config["mixer"])
+        result = {m: (90.0 if config["mixer"] == "mlp" else 80.0) + i for m in space.metrics}
+        searcher.on_trial_complete(f"t{i}", result=result)
+    return mixers, asks
+
+
+def test_a_finished_configuration_is_not_run_again_while_others_remain(space, tmp_path):
+    assert space.size() == 2
+    mixers, asks = _run(_searcher(space, tmp_path, ["mlp", "mlp", "mlp", "se"], space.size()), space, 2)
+    assert mixers == ["mlp", "se"] and asks == [1, 3]
+    study = optuna.load_study(study_name="two", storage=f"sqlite:///{tmp_path / 'study.db'}")
+    repeats = [t for t in study.trials if DUPLICATE_ATTR in t.user_attrs]
+    assert [t.number for t in repeats] == [1, 2]  # told with the values of trial 0, their twin
+    assert all(t.user_attrs[DUPLICATE_ATTR] == 0 and t.values == study.trials[0].values for t in repeats)
+
+
+def test_an_exhausted_space_takes_the_first_suggestion(space, tmp_path):
+    mixers, asks = _run(_searcher(space, tmp_path, ["mlp", "se"] + ["mlp"] * 3, space.size()), space, 5)
+    assert mixers == ["mlp", "se", "mlp", "mlp", "mlp"]
+    assert asks == [1, 1, 1, 1, 1]  # both configurations had finished: a repeat is all there is
+
+
+def test_without_its_size_an_exhausted_space_asks_up_to_the_limit(space, tmp_path):
+    _, asks = _run(_searcher(space, tmp_path, itertools.cycle(["mlp", "se"]), None), space, 3)
+    assert asks == [1, 1, MAX_ASKS]
