@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -135,9 +136,40 @@ class LocalCluster:
 
     def remove_node(self, ip: str, graceful: bool = False) -> None:
         """Kill the worker node at ``ip`` and everything on it, as a crashed or reclaimed machine
-        (any thread may call this)."""
+        (any thread may call this).
+
+        Ray's test cluster kills the node's own processes (raylet, object store, agents) but not the
+        worker processes the raylet started: those run on until they next need their raylet, and a
+        trial actor busy training does not (the driver talks to it directly). On a lost machine
+        they die with it, so they are killed here too.
+        """
         node = self._nodes.pop(ip)
+        workers = _descendants(node.all_processes["raylet"][0].process.pid)
         self._cluster.remove_node(node, allow_graceful=graceful)
+        for pid in workers:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass  # already gone with its raylet
+
+
+def _descendants(pid: int) -> list[int]:
+    """The processes started by ``pid``, their children and so on (read from Linux's /proc)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            # "pid (comm) state ppid ...": comm may hold spaces or parentheses, so split after the last ')'
+            text = stat.read_text()
+        except OSError:
+            continue  # ended meanwhile
+        ppid = int(text[text.rindex(")") + 2:].split()[1])
+        children.setdefault(ppid, []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
 
 
 def trial_nodes(experiment_path: str | Path) -> dict[str, list[tuple[str, int | None]]]:

@@ -114,8 +114,7 @@ def run_search(
             spare = _spare_cores(space, Path(cores)) if started_ray and not address else None
             if spare is not None:
                 context = dataclasses.replace(context, threads_path=str(spare.path))
-            tuner, resumed = _tuner(space, context, data, num_classes, run_folder, tracker, verbose, out, address,
-                                    spare)
+            tuner, resumed = _tuner(space, context, data, num_classes, run_folder, tracker, verbose, out, spare)
             setup = time.monotonic() - start
             status = "finished"
             t0 = time.monotonic()
@@ -253,13 +252,16 @@ def _spare_cores(space: SearchSpace, folder: Path):
 
 
 # ---- the Tune experiment --------------------------------------------------------------------------------
-def _tuner(space, context, data, num_classes, run_folder, tracker, verbose, out, address, spare):
+def _tuner(space, context, data, num_classes, run_folder, tracker, verbose, out, spare):
     """A new Tuner, or the restored one when the experiment exists; returns (tuner, resumed)."""
     from ray import tune
 
+    from search import reuse
     from search.live import LiveView
     from search.recorder import RecordWriter
     from search.trial import train_trial
+
+    reuse.install()  # reuse_actors below, safe when a node with a kept actor is lost
 
     # Epoch results carry no corruption metrics (those come once, at the end of a trial); Tune
     # would otherwise reject every result that lacks one of the searcher's metrics.
@@ -305,10 +307,11 @@ def _tuner(space, context, data, num_classes, run_folder, tracker, verbose, out,
             search_alg=_search_alg(space, num_classes, run_folder),
             scheduler=_scheduler(space),
             num_samples=space.search["num_trials"],
-            # Locally, one worker process per concurrent trial, reused: a fresh actor per trial costs
-            # seconds on a small machine. Not on a cluster: after a node is lost, Ray 2.60 hands the
-            # cached actor of that node to the next trial and its retries, which all fail.
-            reuse_actors=address is None,
+            # One worker process per concurrent trial, reused by the next trial: a fresh one costs
+            # seconds of imports (Ray Tune, torch, timm) per trial. A kept actor lost with its node
+            # fails its next call and Tune retries that trial on a new actor (with search/reuse.py's
+            # fix; tests/search/test_distributed.py kills nodes during and just after trials).
+            reuse_actors=True,
         ),
         run_config=tune.RunConfig(
             name=space.name,

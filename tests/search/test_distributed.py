@@ -7,6 +7,8 @@ Ray must spread the trials over the nodes, and a node's loss takes its trial wit
 - a search with one GPU per trial spreads its trials over the nodes and finishes;
 - a node killed while its trial runs: the trial is retried on the other node from its last
   checkpoint (``search.max_failures``), the search finishes, no finished trial is lost;
+- a node killed as its trial ends, with the worker process Tune keeps for the node's next trial:
+  the search finishes on the other node;
 - the driver (``search run ... --address``) killed with SIGKILL mid-search: the same command again
   resumes it, and every finished trial is in the results and in MLflow exactly once.
 
@@ -15,6 +17,7 @@ Select with ``python -m pytest -m distributed``.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -97,6 +100,18 @@ def test_trials_spread_over_the_nodes(cluster: LocalCluster, tmp_path: Path) -> 
     used = {rows[0][0] for rows in nodes.values()}
     assert all(len({ip for ip, _ in rows}) == 1 for rows in nodes.values())
     assert used == set(cluster.worker_ips), f"trials ran on {used}, workers are {cluster.worker_ips}"
+    # One worker process per node, reused by the node's next trials (Tune's reuse_actors).
+    pids = _worker_pids(space.experiment_path)
+    assert len(set(pids.values())) == 2, pids
+
+
+def _worker_pids(experiment_path) -> dict[str, int]:
+    """The process each trial ran in (Ray Tune stamps ``pid`` on every result)."""
+    pids = {}
+    for path in Path(experiment_path).glob("*/result.json"):
+        rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        pids[rows[0]["trial_id"]] = rows[-1]["pid"]
+    return pids
 
 
 def test_lost_node_trial_resumes_elsewhere_from_its_checkpoint(cluster: LocalCluster, tmp_path: Path) -> None:
@@ -145,6 +160,40 @@ def test_lost_node_trial_resumes_elsewhere_from_its_checkpoint(cluster: LocalClu
     after = _epochs_on(rows, others.pop())
     assert 1 < after[0] <= before[-1] + 1, f"restarted at epoch {after[0]} after epochs {before}"
     assert [h["epoch"] for h in records[seen["trial"]].history] == list(range(1, epochs + 1))
+
+
+def test_lost_node_as_its_trial_ends_the_search_goes_on_without_it(cluster: LocalCluster, tmp_path: Path) -> None:
+    """The node goes as soon as its first trial has finished: the worker process that Tune kept
+    for the node's next trial is gone with it, and that trial is retried on a new worker on the
+    other node."""
+    from search.runner import run_search
+
+    space = load_space(_space_file(tmp_path, "endnode", num_trials=5))
+    run_folder, experiment = space.run_folder, space.experiment_path
+    seen: dict = {}
+
+    def kill_a_node_at_a_trial_end() -> None:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and not seen:
+            for record in load_records(run_folder) if run_folder.exists() else []:
+                rows = trial_nodes(experiment).get(record.trial_id, [])
+                if record.status == "finished" and rows:
+                    seen["ip"] = rows[-1][0]
+                    cluster.remove_node(seen["ip"])
+                    return
+            time.sleep(0.02)
+
+    killer = threading.Thread(target=kill_a_node_at_a_trial_end, daemon=True)
+    killer.start()
+    result = run_search(space, address=cluster.address)
+    killer.join(timeout=5)
+
+    assert seen, "no trial finished"
+    assert result.status == "finished"
+    assert len(result.records) == 5
+    for record in result.records:
+        assert record.status == "finished" and record.full_budget, (record.trial_id, record.status, record.error)
+        assert [h["epoch"] for h in record.history] == list(range(1, EPOCHS + 1))
 
 
 def _search_run(space_file: Path, address: str, cwd: Path) -> subprocess.Popen:
