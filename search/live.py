@@ -35,6 +35,9 @@ class LiveView(Callback):
         self.stream = stream
         self.start = time.monotonic()
         self.best: dict[str, float] = {}
+        # When the first trial of this call started and the last one ended (``time.monotonic()``).
+        self.first_start: float | None = None
+        self.last_end: float | None = None
 
     def seed(self, records) -> None:
         """Start from the best values of earlier records (a resumed search)."""
@@ -81,6 +84,8 @@ class LiveView(Callback):
 
     # ---- Ray Tune events --------------------------------------------------------------------------
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        if self.first_start is None:
+            self.first_start = time.monotonic()
         params = "  ".join(f"{k}={trial.config.get(k)}" for k in self.searched if k in trial.config)
         self._print(trials, f"{trial.trial_id} started   {params}")
 
@@ -92,6 +97,7 @@ class LiveView(Callback):
         self._print(trials, f"{trial.trial_id} epoch {epoch}/{self.epochs}  {text}")
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self.last_end = time.monotonic()
         result = trial.last_result or {}
         if result.get(protocol.FAILED):
             self._print(trials, f"{trial.trial_id} failed: {result.get(protocol.ERROR)}")
@@ -104,4 +110,5 @@ class LiveView(Callback):
         self._print(trials, f"{trial.trial_id} finished  {text}")
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self.last_end = time.monotonic()
         self._print(trials, f"{trial.trial_id} errored (Ray): see its error file in {trial.path}")

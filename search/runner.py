@@ -58,7 +58,9 @@ class SearchResult:
         setup_time_s: seconds before the first trial could start (data, corrupted set, Ray).
         timings: parts of the setup, from the start of data loading: ``ray_start_s`` (Ray started),
             ``prepare_s`` (Ray started and the corrupted set built, side by side); then
-            ``fit_s`` (the trials) and ``tracking_finish_s`` (MLflow's final front, plots, importances).
+            ``fit_s`` (the trials), within it ``first_trial_s`` (until the first trial started: its
+            worker process's start) and ``trials_span_s`` (the first trial's start to the last
+            one's end), and ``tracking_finish_s`` (MLflow's final front, plots, importances).
     """
 
     run_folder: Path
@@ -114,7 +116,7 @@ def run_search(
             spare = _spare_cores(space, Path(cores)) if started_ray and not address else None
             if spare is not None:
                 context = dataclasses.replace(context, threads_path=str(spare.path))
-            tuner, resumed = _tuner(space, context, data, num_classes, run_folder, tracker, verbose, out, spare)
+            tuner, resumed, live = _tuner(space, context, data, num_classes, run_folder, tracker, verbose, out, spare)
             setup = time.monotonic() - start
             status = "finished"
             t0 = time.monotonic()
@@ -123,6 +125,9 @@ def run_search(
             except KeyboardInterrupt:
                 status = "interrupted"
             timings["fit_s"] = time.monotonic() - t0
+            if live.first_start is not None and live.last_end is not None:
+                timings["first_trial_s"] = live.first_start - t0
+                timings["trials_span_s"] = live.last_end - live.first_start
         records = load_records(run_folder)
         if status == "finished":
             records = _drop_lost_trials(records, run_folder, out)
@@ -253,7 +258,7 @@ def _spare_cores(space: SearchSpace, folder: Path):
 
 # ---- the Tune experiment --------------------------------------------------------------------------------
 def _tuner(space, context, data, num_classes, run_folder, tracker, verbose, out, spare):
-    """A new Tuner, or the restored one when the experiment exists; returns (tuner, resumed)."""
+    """A new Tuner, or the restored one when the experiment exists; returns (tuner, resumed, live view)."""
     from ray import tune
 
     from search import reuse
@@ -299,7 +304,7 @@ def _tuner(space, context, data, num_classes, run_folder, tracker, verbose, out,
         run_config = tuner._local_tuner.get_run_config()
         run_config.callbacks = callbacks
         run_config.verbose = ray_verbose
-        return tuner, True
+        return tuner, True, live
 
     tuner = tune.Tuner(
         trainable,
@@ -322,7 +327,7 @@ def _tuner(space, context, data, num_classes, run_folder, tracker, verbose, out,
             verbose=ray_verbose,
         ),
     )
-    return tuner, False
+    return tuner, False, live
 
 
 def _search_alg(space: SearchSpace, num_classes: int, run_folder: Path):

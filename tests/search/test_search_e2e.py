@@ -88,6 +88,11 @@ def test_trials_run_and_report_every_objective(finished_search):
     assert {r.status for r in records} == {"finished", "failed"}  # seed 1 draws both kinds
     assert "Pareto front" in out and "done" in out  # the live view and the table went to the stream
     assert "MLflow: mlflow ui --backend-store-uri sqlite:" in out  # and where to look next
+    # When the trials ran, within Tuner.fit: the first one started, the last one ended.
+    timings = result.timings
+    assert 0 < timings["first_trial_s"] and 0 < timings["trials_span_s"]
+    assert timings["first_trial_s"] + timings["trials_span_s"] <= timings["fit_s"]
+    assert timings["trials_span_s"] >= max(r.final["trial_time_s"] for r in records if r.status == "finished")
 
 
 def test_pareto_front_is_exactly_the_non_dominated_finished_trials(finished_search):
