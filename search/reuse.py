@@ -24,10 +24,13 @@ _HANDLED = "_search_reuse_handled"  # set on an exception the actor-failure call
 
 
 def install() -> None:
-    """Make Ray Tune's ``run`` (behind ``Tuner.fit``) use :class:`ReuseSafeController`."""
+    """Make Ray Tune's ``run`` (behind ``Tuner.fit``) use the fixed controller; a Ray Tune whose
+    controller lacks the two methods it overrides is left as it is."""
     import ray.tune.tune as tune_module
 
-    tune_module.TuneController = _controller_class()
+    stock = tune_module.TuneController
+    if all(hasattr(stock, name) for name in ("_actor_failed", "_trial_task_failure")):
+        tune_module.TuneController = _controller_class()
 
 
 @functools.cache
@@ -38,9 +41,10 @@ def _controller_class() -> type:
     class ReuseSafeController(TuneController):
         def _actor_failed(self, tracked_actor: Any, exception: Exception) -> None:
             trial = self._actor_to_trial.get(tracked_actor)
-            resetting = trial is not None and trial in self._resetting_trials
+            resetting_trials = getattr(self, "_resetting_trials", set())
+            resetting = trial is not None and trial in resetting_trials
             if resetting:
-                self._resetting_trials.discard(trial)  # else its retry waits for this actor for ever
+                resetting_trials.discard(trial)  # else its retry waits for this actor for ever
             super()._actor_failed(tracked_actor, exception)  # requeues the trial (or fails it)
             if resetting:
                 setattr(exception, _HANDLED, True)
