@@ -114,36 +114,48 @@ def _worker_pids(experiment_path) -> dict[str, int]:
     return pids
 
 
-def test_lost_node_trial_resumes_elsewhere_from_its_checkpoint(cluster: LocalCluster, tmp_path: Path) -> None:
+def _search_killing_a_node(cluster: LocalCluster, space, when, seen: dict):
+    """Run the search of ``space`` while a thread watches its records: at the first running or
+    ended trial for which ``when(record)`` holds, the node it ran on is killed. ``seen`` gets that
+    trial, its node's address and the finals of the trials finished by then."""
     from search.runner import run_search
 
+    run_folder, experiment = space.run_folder, space.experiment_path
+
+    def kill_a_node() -> None:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and not seen:
+            for record in load_records(run_folder) if run_folder.exists() else []:
+                rows = trial_nodes(experiment).get(record.trial_id, [])
+                if rows and when(record):
+                    seen["finished"] = {r.trial_id: r.final for r in load_records(run_folder) if r.status == "finished"}
+                    seen["trial"], seen["ip"] = record.trial_id, rows[-1][0]
+                    cluster.remove_node(seen["ip"])
+                    return
+            time.sleep(0.02)
+
+    killer = threading.Thread(target=kill_a_node, daemon=True)
+    killer.start()
+    result = run_search(space, address=cluster.address)
+    killer.join(timeout=5)
+    return result
+
+
+def test_lost_node_trial_resumes_elsewhere_from_its_checkpoint(cluster: LocalCluster, tmp_path: Path) -> None:
     # More epochs than the other tests: a wide window between a trial's first checkpoint and its
     # end, so the node can be caught busy however quiet the machine is, and the trial is still
     # running when its worker notices that its raylet is gone (Ray checks about once a second; the
     # driver talks to the worker directly, so a worker that finishes first finishes normally).
     epochs = 4 * EPOCHS
     space = load_space(_space_file(tmp_path, "lostnode", num_trials=3, train_subset=1024, epochs=epochs))
-    run_folder, experiment = space.run_folder, space.experiment_path
+    experiment = space.experiment_path
     seen: dict = {}
 
-    def kill_a_busy_node() -> None:
-        """When a trial has checkpointed an epoch but not finished, kill the node it runs on."""
-        deadline = time.monotonic() + 240
-        while time.monotonic() < deadline and not seen:
-            for record in load_records(run_folder) if run_folder.exists() else []:
-                rows = trial_nodes(experiment).get(record.trial_id, [])
-                if record.status == "running" and 1 <= len(record.history) < epochs - 1 and rows:
-                    ip = rows[-1][0]
-                    seen["finished"] = {r.trial_id: r.final for r in load_records(run_folder) if r.status == "finished"}
-                    seen["trial"], seen["ip"] = record.trial_id, ip
-                    cluster.remove_node(ip)
-                    return
-            time.sleep(0.05)
+    def busy(record) -> bool:
+        """A trial that has checkpointed an epoch and has epochs to go: its node is killed."""
+        return record.status == "running" and 1 <= len(record.history) < epochs - 1
 
-    killer = threading.Thread(target=kill_a_busy_node, daemon=True)
-    killer.start()
-    result = run_search(space, address=cluster.address)
-    killer.join(timeout=5)
+    result = _search_killing_a_node(cluster, space, busy, seen)
 
     assert seen, "no trial was caught between its first checkpoint and its end"
     assert result.status == "finished"
@@ -166,27 +178,9 @@ def test_lost_node_as_its_trial_ends_the_search_goes_on_without_it(cluster: Loca
     """The node goes as soon as its first trial has finished: the worker process that Tune kept
     for the node's next trial is gone with it, and that trial is retried on a new worker on the
     other node."""
-    from search.runner import run_search
-
     space = load_space(_space_file(tmp_path, "endnode", num_trials=5))
-    run_folder, experiment = space.run_folder, space.experiment_path
     seen: dict = {}
-
-    def kill_a_node_at_a_trial_end() -> None:
-        deadline = time.monotonic() + 240
-        while time.monotonic() < deadline and not seen:
-            for record in load_records(run_folder) if run_folder.exists() else []:
-                rows = trial_nodes(experiment).get(record.trial_id, [])
-                if record.status == "finished" and rows:
-                    seen["ip"] = rows[-1][0]
-                    cluster.remove_node(seen["ip"])
-                    return
-            time.sleep(0.02)
-
-    killer = threading.Thread(target=kill_a_node_at_a_trial_end, daemon=True)
-    killer.start()
-    result = run_search(space, address=cluster.address)
-    killer.join(timeout=5)
+    result = _search_killing_a_node(cluster, space, lambda record: record.status == "finished", seen)
 
     assert seen, "no trial finished"
     assert result.status == "finished"
