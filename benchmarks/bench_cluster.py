@@ -2,7 +2,7 @@
 
     python benchmarks/bench_cluster.py [--trials 16] [--epochs 4] [--train-subset N] [--repeat 1]
 
-Each run starts a fresh :class:`search.local_cluster.LocalCluster` (a head without GPUs plus 1 or 2
+Each run starts a fresh :class:`support.local_cluster.LocalCluster` (a head without GPUs plus 1 or 2
 worker nodes that declare one GPU and one CPU each) and runs the same space through
 ``run_search(space, address=...)``: every trial asks for one GPU, so one node runs one trial at a
 time and two nodes run two. A trial's time is its real training (a small RobustViT on the digits,
@@ -31,6 +31,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the test cluster
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
@@ -66,10 +67,11 @@ def _cpu_ticks() -> tuple[int, int]:
 
 def run_once(nodes: int, args: argparse.Namespace, work: Path, tag: int) -> dict[str, float]:
     """One search on a fresh cluster of ``nodes`` GPU worker nodes; its timings."""
-    from search.local_cluster import LocalCluster
-    from search.runner import run_search
+    from support.local_cluster import LocalCluster
+
     from search.space import parse_space
-    from search.trial import TrialContext, prepare
+    from search.trial.train import TrialContext, prepare
+    from search.tune.runner import run_search
 
     subset = "null" if args.train_subset is None else args.train_subset
     text = SPACE.format(trials=args.trials, epochs=args.epochs, train_subset=subset,

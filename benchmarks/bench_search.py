@@ -33,9 +33,9 @@ os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), os.environ.get
 
 def bench_quickstart(workdir: Path) -> dict[str, float]:
     """Run spaces/quickstart.yaml from scratch in ``workdir`` (its runs/ and .cache/ start empty)."""
-    from search.records import load_records
-    from search.runner import run_search
+    from search.results.records import load_records
     from search.space import load_space
+    from search.tune.runner import run_search
 
     os.chdir(workdir)
     space = load_space(REPO / "spaces" / "quickstart.yaml")
@@ -97,10 +97,10 @@ def bench_ray(workdir: Path, trials: int) -> dict[str, float]:
     import ray
     from ray import tune
 
-    from search.live import LiveView
-    from search.recorder import RecordWriter
-    from search.runner import _search_alg
     from search.space import load_space
+    from search.tune.live import LiveView
+    from search.tune.recorder import RecordWriter
+    from search.tune.runner import _search_alg
 
     os.environ["TUNE_DISABLE_STRICT_METRIC_CHECKING"] = "1"
     os.environ["RAY_AIR_NEW_OUTPUT"] = "0"
@@ -133,8 +133,8 @@ def bench_optuna(workdir: Path, trials: int) -> dict[str, float]:
     """Milliseconds per ask + define-by-run + tell on the SQLite study (TPE, the quickstart space)."""
     import optuna
 
-    from search.sampling import SpaceSampler, make_sampler
     from search.space import load_space
+    from search.space.sampling import SpaceSampler, make_sampler
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     space = load_space(REPO / "spaces" / "quickstart.yaml")

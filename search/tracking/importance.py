@@ -16,8 +16,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from search.records import TrialRecord
-from search.tracking.front import Objective, rankable
+from search.results.front import Objective, rankable
+from search.results.records import TrialRecord
 
 log = logging.getLogger(__name__)
 OPTUNA_DB = "optuna.db"

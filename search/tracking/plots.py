@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
-from search.tracking.front import Objective, TrialPoint, searched_params
+from search.results.front import Objective, TrialPoint, searched_params
 
 _FRONT_COLOUR = "#d62728"
 _OTHER_COLOUR = "#1f77b4"

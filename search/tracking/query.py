@@ -21,7 +21,7 @@ from search.tracking import runs
 from search.tracking.names import mlflow_key
 from search.tracking.store import DB_NAME, check_reachable, make_client
 
-DEFAULT_STORAGE = "runs"  # the space's default ``storage.path`` (search/schema.py)
+DEFAULT_STORAGE = "runs"  # the space's default ``storage.path`` (search/space/schema.py)
 
 
 @dataclass

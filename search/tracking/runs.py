@@ -19,7 +19,7 @@ from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, Run, RunTag, ViewType
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 
-from search.records import TrialRecord
+from search.results.records import TrialRecord
 from search.tracking.names import finite_metrics, mlflow_key, param_value, tag_value
 
 # Tag keys written by this package (constants so that the reader in ``search pareto`` agrees).

@@ -27,10 +27,10 @@ from typing import Any, TypeVar
 from mlflow.entities import Metric, Run, RunTag
 
 from search.errors import UserError
-from search.pareto import default_reference, non_dominated
-from search.records import TrialRecord, load_record, load_records
+from search.results.front import hypervolume_history, rank_trials, rankable, table_csv
+from search.results.pareto import default_reference, non_dominated
+from search.results.records import TrialRecord, load_record, load_records
 from search.tracking import runs
-from search.tracking.front import hypervolume_history, rank_trials, rankable, table_csv
 from search.tracking.importance import importance_csv, param_importances
 from search.tracking.names import flatten, mlflow_key, tag_value
 from search.tracking.plots import write_html, write_png

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from components import MIXERS, PRESETS, STEMS
-from search.commands import components as command
+from search.cli import components as command
 from search.errors import UserError
 
 

@@ -9,10 +9,10 @@ import optuna
 import pytest
 import torch
 
-from search import schema
-from search.config import TrialConfig
-from search.sampling import SpaceSampler, make_sampler
-from search.space import FLAT_NAMES, load_space
+from search.space import schema
+from search.space.loader import FLAT_NAMES, load_space
+from search.space.sampling import SpaceSampler, make_sampler
+from search.trial.spec import TrialConfig
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -85,7 +85,7 @@ def test_every_sampler_samples_the_space_reproducibly(quickstart, name):
 
 
 def test_sampled_config_builds_a_real_model(quickstart):
-    from search.trial import build_model
+    from search.trial.train import build_model
 
     _, values = _sample(quickstart, n=1)[0]
     cfg = TrialConfig.from_flat_dict({**values, "mixer": "fan", "tap": True, "tap_dilations": (1, 2)})
@@ -97,7 +97,7 @@ def test_sampled_config_builds_a_real_model(quickstart):
 def test_layer_scale_none_disables_layer_scale_through_timm():
     from timm.layers import LayerScale
 
-    from search.trial import build_model
+    from search.trial.train import build_model
 
     base = {"embed_dim": 32, "depth": 1, "num_heads": 2, "img_size": 32, "patch_size": 8}
     with_ls = build_model(TrialConfig.from_flat_dict({**base, "layer_scale_init": 0.5}))

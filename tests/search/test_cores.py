@@ -1,4 +1,4 @@
-"""Idle CPUs at the end of a local search go to the trials still running (search.cores)."""
+"""Idle CPUs at the end of a local search go to the trials still running (search.tune.cores)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from dataclasses import dataclass
 import pytest
 import torch
 
-from search.cores import SpareCores, TrialThreads, shares
+from search.trial.threads import TrialThreads
+from search.tune.cores import SpareCores, shares
 
 
 @dataclass
@@ -78,8 +79,8 @@ def test_a_lone_trial_of_a_local_search_judges_with_every_core(tmp_path):
     """One trial on a local Ray of two CPUs: nothing else will start, so it gets both."""
     import ray
 
-    from search.runner import run_search
     from search.space import load_space
+    from search.tune.runner import run_search
 
     if ray.is_initialized():
         ray.shutdown()

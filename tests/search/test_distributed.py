@@ -1,6 +1,6 @@
 """Searches across nodes, on Ray's multi-node test cluster on this one machine.
 
-Each worker node of :class:`search.local_cluster.LocalCluster` declares one GPU and has its own
+Each worker node of :class:`support.local_cluster.LocalCluster` declares one GPU and has its own
 loopback address; every trial asks for one GPU (it trains on the CPU: there is no CUDA device), so
 Ray must spread the trials over the nodes, and a node's loss takes its trial with it. Shown here:
 
@@ -27,9 +27,9 @@ import time
 from pathlib import Path
 
 import pytest
+from support.local_cluster import LocalCluster, trial_nodes
 
-from search.local_cluster import LocalCluster, trial_nodes
-from search.records import load_records
+from search.results.records import load_records
 from search.space import load_space
 
 pytestmark = [pytest.mark.distributed, pytest.mark.slow]
@@ -86,7 +86,7 @@ def _epochs_on(rows: list[tuple[str, int | None]], ip: str) -> list[int]:
 
 
 def test_trials_spread_over_the_nodes(cluster: LocalCluster, tmp_path: Path) -> None:
-    from search.runner import run_search
+    from search.tune.runner import run_search
 
     space = load_space(_space_file(tmp_path, "spread", num_trials=4))
     result = run_search(space, address=cluster.address)
@@ -118,7 +118,7 @@ def _search_killing_a_node(cluster: LocalCluster, space, when, seen: dict):
     """Run the search of ``space`` while a thread watches its records: at the first running or
     ended trial for which ``when(record)`` holds, the node it ran on is killed. ``seen`` gets that
     trial, its node's address and the finals of the trials finished by then."""
-    from search.runner import run_search
+    from search.tune.runner import run_search
 
     run_folder, experiment = space.run_folder, space.experiment_path
 

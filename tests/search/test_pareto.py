@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from search.pareto import default_reference, hypervolume, non_dominated, pareto_ranks
+from search.results.pareto import default_reference, hypervolume, non_dominated, pareto_ranks
 
 # Clean accuracy (max) against mCE (min), the default objectives of a search.
 ACC_MCE = [

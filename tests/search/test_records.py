@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from search.records import TrialRecord, load_record, load_records, record_path
+from search.results.records import TrialRecord, load_record, load_records, record_path
 
 
 def test_round_trip_and_sorted_loading(tmp_path):

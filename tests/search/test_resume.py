@@ -15,7 +15,7 @@ from pathlib import Path
 import optuna
 import pytest
 
-from search.records import load_records
+from search.results.records import load_records
 
 pytestmark = pytest.mark.slow
 
@@ -111,8 +111,8 @@ def test_records_of_trials_lost_to_the_interruption_are_dropped(tmp_path):
     # "running", and it goes (the kill in the test above hits that window now and then).
     import io
 
-    from search.records import TrialRecord
-    from search.runner import _drop_lost_trials
+    from search.results.records import TrialRecord
+    from search.tune.runner import _drop_lost_trials
 
     for trial_id, status in (("a", "finished"), ("b", "failed"), ("ghost", "running")):
         TrialRecord(trial_id, status=status).save(tmp_path)

@@ -16,9 +16,9 @@ import optuna
 import pytest
 import torch
 
-from search.records import load_records
-from search.runner import run_search
+from search.results.records import load_records
 from search.space import load_space
+from search.tune.runner import run_search
 
 pytestmark = pytest.mark.slow
 
@@ -64,7 +64,7 @@ def finished_search(ray_local, tmp_path_factory):
 
 
 def _dominated(p, q, directions) -> bool:
-    """q dominates p (brute force, written independently of search.pareto)."""
+    """q dominates p (brute force, written independently of search.results.pareto)."""
     better_or_equal = all((b >= a) if d == "max" else (b <= a) for a, b, d in zip(p, q, directions, strict=True))
     strictly = any((b > a) if d == "max" else (b < a) for a, b, d in zip(p, q, directions, strict=True))
     return better_or_equal and strictly
@@ -122,7 +122,7 @@ def test_optuna_study_holds_every_trial_with_its_state_and_values(finished_searc
 
 
 def test_a_checkpoint_rebuilds_its_model_alone(finished_search):
-    from search.trial import CHECKPOINT_FILE, load_trial_checkpoint
+    from search.trial.train import CHECKPOINT_FILE, load_trial_checkpoint
 
     space, result, _ = finished_search
     finished = next(r for r in load_records(result.run_folder) if r.status == "finished")

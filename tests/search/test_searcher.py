@@ -9,9 +9,9 @@ import optuna
 import pytest
 import yaml
 
-from search.sampling import SpaceSampler
-from search.searcher import DUPLICATE_ATTR, MAX_ASKS, SpaceSearch
 from search.space import parse_space
+from search.space.sampling import SpaceSampler
+from search.tune.searcher import DUPLICATE_ATTR, MAX_ASKS, SpaceSearch
 
 SPACE = """
 name: two

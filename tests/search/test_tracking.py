@@ -15,7 +15,7 @@ from tracking_support import free_port, make_record, search_runs, shared_server,
 
 from search.cli import main
 from search.errors import UserError
-from search.pareto import hypervolume, non_dominated
+from search.results.pareto import hypervolume, non_dominated
 from search.tracking import SearchTracker, read_front, resolve_tracking_uri, sync
 
 pytestmark = pytest.mark.slow
@@ -115,7 +115,7 @@ def test_search_is_nested_tagged_and_has_its_pareto_report(tmp_path, server):
     stopped = by_trial["t_00005"]
     assert stopped.data.tags["full_budget"] == "false" and "pareto" not in stopped.data.tags
 
-    # The front: what search.pareto says about the full-budget trials, tagged on their runs.
+    # The front: what search.results.pareto says about the full-budget trials, tagged on their runs.
     ranked = [r for r in records if r.status == "finished" and r.full_budget]
     points = [[r.final["clean_accuracy"], r.final["mce"]] for r in ranked]
     expected = sorted(ranked[i].trial_id for i in non_dominated(points, ["max", "min"]))

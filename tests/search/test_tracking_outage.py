@@ -14,7 +14,7 @@ from mlflow import MlflowClient
 from ray import tune
 from tracking_support import MlflowServer, make_record, search_runs, write_space
 
-from search.pareto import non_dominated
+from search.results.pareto import non_dominated
 from search.tracking import SearchTracker, sync
 
 pytestmark = pytest.mark.slow
@@ -27,7 +27,7 @@ _SERVERS: dict[str, MlflowServer] = {}  # callbacks are pickled by Tune: they lo
 
 
 def trivial_trainable(config: dict) -> None:
-    """Writes its TrialRecord after each epoch (as search/trial.py does) and reports to Tune."""
+    """Writes its TrialRecord after each epoch (as search/trial/train.py does) and reports to Tune."""
     trial_id = tune.get_context().get_trial_id()
     index = config["index"]
     acc, mce = RESULTS[index]

@@ -9,11 +9,11 @@ import textwrap
 import pytest
 import torch
 
-from search.augment import augment
-from search.config import TrialConfig
-from search.schema import AUGMENTATIONS
 from search.space import load_space
-from search.trial import TrialContext, TrialDiverged, _Run, load_trial_checkpoint, prepare
+from search.space.schema import AUGMENTATIONS
+from search.trial.augment import augment
+from search.trial.spec import TrialConfig
+from search.trial.train import TrialContext, TrialDiverged, _Run, load_trial_checkpoint, prepare
 
 SPACE = """\
 name: unit

@@ -20,7 +20,7 @@ from pathlib import Path
 from mlflow import MlflowClient
 from mlflow.entities import Run
 
-from search.records import TrialRecord
+from search.results.records import TrialRecord
 from search.space import SearchSpace, load_space
 
 SPACE_TEXT = """\

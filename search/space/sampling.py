@@ -18,8 +18,8 @@ from typing import Any
 
 import optuna
 
-from search import schema
-from search.space import Param, SearchSpace
+from search.space import schema
+from search.space.loader import Param, SearchSpace
 
 _PRIMITIVE = (type(None), bool, int, float, str)
 

@@ -11,7 +11,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from search.schema import did_you_mean
+from search.space.schema import did_you_mean
 
 
 @dataclass(frozen=True)

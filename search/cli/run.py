@@ -22,7 +22,7 @@ def run(args: argparse.Namespace) -> int:
     from search.space import load_space
 
     space = load_space(args.file)  # every field is checked before anything starts
-    from search.runner import run_search
+    from search.tune.runner import run_search
 
     result = run_search(space, address=args.address, tracking_uri=args.tracking_uri, verbose=args.verbose)
     return 0 if result.status == "finished" else 130

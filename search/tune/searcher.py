@@ -25,7 +25,7 @@ import optuna
 from optuna.trial import TrialState
 from ray.tune.search.optuna import OptunaSearch
 
-from search import protocol
+from search.trial import protocol
 
 MAX_ASKS = 20
 DUPLICATE_ATTR = "duplicate_of"

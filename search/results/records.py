@@ -24,7 +24,7 @@ TRIALS_DIR = "trials"
 
 @dataclass
 class TrialRecord:
-    """What one trial was (its flat :class:`search.config.TrialConfig`) and what it gave.
+    """What one trial was (its flat :class:`search.trial.spec.TrialConfig`) and what it gave.
 
     Attributes:
         trial_id: Ray Tune's trial id (stable across a resume).

@@ -8,7 +8,7 @@
    corrupted test set once (cached; every trial reads the same images): a failure there stops Ray
    again, before any trial;
 3. shares the CPUs of a local Ray that no trial will need any more with the trials still running
-   (:mod:`search.cores`);
+   (:mod:`search.tune.cores`);
 4. creates the Tune experiment ``<storage>/<name>`` with ``SpaceSearch`` (Optuna, the space's sampler
    and seed, the study in ``<run folder>/optuna.db``) behind a ``ConcurrencyLimiter`` — or, when that
    experiment exists, restores it: finished trials are kept, unfinished ones resume from their last
@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import TextIO
 
 from search.errors import UserError
-from search.records import TrialRecord, load_records
+from search.results.records import TrialRecord, load_records
 from search.space import SearchSpace
 
 STUDY_DB = "optuna.db"
@@ -156,7 +156,7 @@ def _drop_lost_trials(records: list, run_folder: Path, out: TextIO) -> list:
     belongs to a trial that started after Ray's last experiment snapshot before an interruption:
     the restored experiment never knew it and ran another trial in its place (``SpaceSearch.restore``
     fails its Optuna twin). Its record is removed, so each trial of the budget is counted once."""
-    from search.records import record_path
+    from search.results.records import record_path
 
     lost = [r for r in records if r.status == "running"]
     for record in lost:
@@ -195,7 +195,7 @@ def _check_same_space(space: SearchSpace, run_folder: Path) -> None:
 def _prepare(space: SearchSpace, progress: bool):
     """The trials' shared context (with the corrupted set's cache file), the number of classes, and
     the (train, test) data sets, which the trials receive through Ray's object store."""
-    from search.trial import TrialContext, judging_set, load_data, with_judging_set
+    from search.trial.train import TrialContext, judging_set, load_data, with_judging_set
 
     context = TrialContext.for_space(space)
     try:
@@ -250,7 +250,7 @@ def _local_cpus(space: SearchSpace) -> int:
 
 def _spare_cores(space: SearchSpace, folder: Path):
     """The callback that shares a local Ray's idle CPUs with the last running trials."""
-    from search.cores import SpareCores
+    from search.tune.cores import SpareCores
 
     res = space.resources
     return SpareCores(folder / "threads.json", _local_cpus(space), res["cpus_per_trial"], space.search["num_trials"])
@@ -261,10 +261,10 @@ def _tuner(space, context, data, num_classes, run_folder, tracker, verbose, out,
     """A new Tuner, or the restored one when the experiment exists; returns (tuner, resumed, live view)."""
     from ray import tune
 
-    from search import reuse
-    from search.live import LiveView
-    from search.recorder import RecordWriter
-    from search.trial import train_trial
+    from search.trial.train import train_trial
+    from search.tune import reuse
+    from search.tune.live import LiveView
+    from search.tune.recorder import RecordWriter
 
     reuse.install()  # reuse_actors below, safe when a node with a kept actor is lost
 
@@ -314,7 +314,7 @@ def _tuner(space, context, data, num_classes, run_folder, tracker, verbose, out,
             num_samples=space.search["num_trials"],
             # One worker process per concurrent trial, reused by the next trial: a fresh one costs
             # seconds of imports (Ray Tune, torch, timm) per trial. A kept actor lost with its node
-            # fails its next call and Tune retries that trial on a new actor (with search/reuse.py's
+            # fails its next call and Tune retries that trial on a new actor (with search/tune/reuse.py's
             # fix; tests/search/test_distributed.py kills nodes during and just after trials).
             reuse_actors=True,
         ),
@@ -335,8 +335,8 @@ def _search_alg(space: SearchSpace, num_classes: int, run_folder: Path):
     import optuna
     from ray.tune.search import ConcurrencyLimiter
 
-    from search.sampling import SpaceSampler, make_sampler
-    from search.searcher import SpaceSearch
+    from search.space.sampling import SpaceSampler, make_sampler
+    from search.tune.searcher import SpaceSearch
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     storage = optuna.storages.RDBStorage(f"sqlite:///{run_folder / STUDY_DB}")
@@ -359,7 +359,7 @@ def _scheduler(space: SearchSpace):
         return None
     from ray.tune.schedulers import ASHAScheduler
 
-    from search import protocol
+    from search.trial import protocol
 
     metric, direction = space.objectives[0]
     # Rungs strictly before the last epoch: a trial that reaches its last epoch is judged, never cut
@@ -379,8 +379,8 @@ def _scheduler(space: SearchSpace):
 # ---- the Pareto front -----------------------------------------------------------------------------------
 def pareto_front(records: list[TrialRecord], objectives) -> list[TrialRecord]:
     """The records on the front among finished, full-budget trials with every objective."""
-    from search.pareto import non_dominated
-    from search.tracking.front import rankable  # the one rule for who enters the front
+    from search.results.front import rankable  # the one rule for who enters the front
+    from search.results.pareto import non_dominated
 
     metrics = [m for m, _ in objectives]
     eligible = [r for r in records if rankable(r, objectives)]

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from search.pareto import hypervolume, pareto_ranks
-from search.records import TrialRecord, record_path
+from search.results.pareto import hypervolume, pareto_ranks
+from search.results.records import TrialRecord, record_path
 
 Objective = tuple[str, str]  # (metric, "max" | "min")
 

@@ -3,8 +3,8 @@
 A local search runs ``concurrency`` trials of ``cpus_per_trial`` torch threads each. Once every trial
 of the budget has started, each one that ends frees its cores for good: in the tail of a search the
 last trials would run on one core while the others idle. :class:`SpareCores` (a Tune callback in the
-driver) then shares the machine's CPUs among the trials still running, and :class:`TrialThreads`
-(in each trial) raises the trial's torch threads to its share between two training steps.
+driver) then shares the machine's CPUs among the trials still running, and
+:class:`search.trial.threads.TrialThreads` (in each trial) raises the trial's torch threads to its share between two training steps.
 
 Ray's own answer, ``ResourceChangingScheduler``, restarts a function trainable from its checkpoint
 in a new actor with the new resources: a new worker process, its imports and the trial's set-up,
@@ -16,14 +16,11 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from pathlib import Path
 from typing import Any
 
-import torch
 from ray.tune import Callback
 
-POLL_S = 0.5  # how often a trial looks at its share (a stat of one small file)
 WAITING = ("PENDING", "PAUSED")  # trials that will still need cores
 
 
@@ -66,38 +63,3 @@ class SpareCores(Callback):
             tmp.write_text(json.dumps(wanted))
             os.replace(tmp, self.path)
             self._written = wanted
-
-
-class TrialThreads:
-    """In a trial: sets torch's threads to the trial's share of the CPUs (see :class:`SpareCores`).
-
-    Args:
-        path: the share file, or None (no sharing: clusters, trials outside a search).
-        trial_id: this trial's id in the file.
-        own: the trial's own threads (``cpus_per_trial``).
-    """
-
-    def __init__(self, path: str | None, trial_id: str | None, own: int) -> None:
-        self.path, self.trial_id, self.own = path, trial_id, own
-        self._mtime: int | None = None
-        self._next = 0.0
-
-    def poll(self, force: bool = False) -> None:
-        """Look at the share file (at most every :data:`POLL_S` unless ``force``) and apply it."""
-        if self.path is None or self.trial_id is None:
-            return
-        now = time.monotonic()
-        if not force and now < self._next:
-            return
-        self._next = now + POLL_S
-        try:
-            mtime = os.stat(self.path).st_mtime_ns
-            if mtime == self._mtime:
-                return
-            wanted = json.loads(Path(self.path).read_text()).get(self.trial_id, self.own)
-        except (OSError, ValueError):
-            return  # not written yet (or being replaced): keep the threads we have
-        self._mtime = mtime
-        threads = max(self.own, int(wanted))
-        if threads != torch.get_num_threads():
-            torch.set_num_threads(threads)

@@ -1,4 +1,4 @@
-"""The ``search`` command line: one sub-command per module in :mod:`search.commands`.
+"""The ``search`` command line: one sub-command per module of this package (``search.cli.run``, ...).
 
 Each command module defines ``NAME``, ``HELP``, ``add_arguments(parser)`` and ``run(args) -> int``.
 Adding a command means adding a module and naming it in ``COMMAND_MODULES``; nothing else changes.
@@ -32,10 +32,10 @@ def _load_commands() -> list:
     modules = []
     for name in COMMAND_MODULES:
         try:
-            modules.append(importlib.import_module(f"search.commands.{name}"))
+            modules.append(importlib.import_module(f"search.cli.{name}"))
         except ModuleNotFoundError as err:
             # Only a command whose own module is absent is skipped; a missing dependency is a bug.
-            if err.name != f"search.commands.{name}":
+            if err.name != f"search.cli.{name}":
                 raise
     return modules
 

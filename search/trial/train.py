@@ -25,10 +25,10 @@ import torch
 import torch.nn.functional as F
 from ray import tune
 
-from search import protocol
-from search.augment import augment
-from search.config import TrialConfig
-from search.cores import TrialThreads
+from search.trial import protocol
+from search.trial.augment import augment
+from search.trial.spec import TrialConfig
+from search.trial.threads import TrialThreads
 
 CHECKPOINT_FILE = "trial.pt"
 
@@ -63,7 +63,7 @@ class TrialContext:
     torch_threads: int
     benchmark_path: str | None = None  # a pre-made benchmark folder instead of corrupting the test set
     corrupted_path: str | None = None  # the cache file the driver built (None: build or find it)
-    threads_path: str | None = None  # the share of idle CPUs (search.cores; None: own threads only)
+    threads_path: str | None = None  # the share of idle CPUs (search.tune.cores; None: own threads only)
 
     @classmethod
     def for_space(cls, space: Any) -> TrialContext:

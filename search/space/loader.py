@@ -1,6 +1,6 @@
 """A search space file, loaded and validated: :func:`load_space` -> :class:`SearchSpace`.
 
-Every value is checked against :mod:`search.schema` before anything starts. An error is one
+Every value is checked against :mod:`search.space.schema` before anything starts. An error is one
 :class:`search.errors.UserError` naming the file, the field path, the value given and what is valid
 (with a did-you-mean for names), which the CLI turns into exit code 2. The loaded space knows its
 searched parameters (:class:`Param`, in file order so that a condition's parent comes first), its
@@ -17,9 +17,9 @@ from typing import Any
 
 import yaml
 
-from search import schema
 from search.errors import UserError
-from search.schema import Field, Invalid
+from search.space import schema
+from search.space.schema import Field, Invalid
 
 # Flat TrialConfig key of a field, where it differs from the field's own name.
 FLAT_NAMES = {("model", "name"): "model_name"}

@@ -69,7 +69,7 @@ class LocalCluster:
         """Start the head and the worker nodes; returns self."""
         from ray.cluster_utils import Cluster
 
-        from search.runner import RAY_SYSTEM_CONFIG
+        from search.tune.runner import RAY_SYSTEM_CONFIG
 
         # As a search's own local Ray: no dashboard, no idle workers (their CPU goes to the trials).
         head = {"num_cpus": self.head_cpus, "num_gpus": 0, "include_dashboard": False, "_system_config": RAY_SYSTEM_CONFIG}

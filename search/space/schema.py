@@ -1,6 +1,6 @@
 """The schema of a search space file: every section, every field, its type, default and valid values.
 
-This module is data plus small value checkers; :mod:`search.space` walks a YAML document against it.
+This module is data plus small value checkers; :mod:`search.space.loader` walks a YAML document against it.
 A checker takes a raw YAML value and returns the normalised value or raises :class:`Invalid` with a
 phrase saying what is valid (the loader adds the file, the field path and the given value).
 
@@ -301,7 +301,7 @@ DATASETS_NEEDING_PATH = ("cifar10", "cifar100", "imagefolder")
 SAMPLERS = ("tpe", "nsga2", "nsga3", "gp", "random")
 # timm's create_scheduler_v2 names, plus "none" (a constant learning rate).
 SCHEDULERS = ("none", "cosine", "step", "multistep", "plateau", "poly", "tanh")
-AUGMENTATIONS = ("none", "flip", "randaug_lite")  # see search.augment
+AUGMENTATIONS = ("none", "flip", "randaug_lite")  # see search.trial.augment
 TABLES = ("imagenet", "cifar10")
 NORMALIZATIONS = ("alexnet", "none")  # or a baseline file (.json / .csv), see evaluation.metrics
 DIRECTIONS = ("max", "min")

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import torch
 
-from search.schema import AUGMENTATIONS
+from search.space.schema import AUGMENTATIONS
 
 
 def augment(images: torch.Tensor, name: str, generator: torch.Generator | None = None) -> torch.Tensor:

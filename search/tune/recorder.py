@@ -13,9 +13,9 @@ from typing import Any
 
 from ray.tune import Callback
 
-from search import protocol
-from search.config import TrialConfig
-from search.records import TrialRecord, load_record
+from search.results.records import TrialRecord, load_record
+from search.trial import protocol
+from search.trial.spec import TrialConfig
 
 
 class RecordWriter(Callback):

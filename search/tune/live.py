@@ -14,7 +14,7 @@ from typing import Any, TextIO
 
 from ray.tune import Callback
 
-from search import protocol
+from search.trial import protocol
 
 
 class LiveView(Callback):

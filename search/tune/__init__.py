@@ -1,0 +1,1 @@
+"""The Ray Tune driver of a search: the runner, the Optuna searcher, schedulers and callbacks."""
