@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
 
+from timm.layers import register_notrace_function
+
 
 def check_positive(name: str, value: float) -> None:
     """Raise ``ValueError`` unless ``value`` is a number > 0."""
@@ -78,9 +80,25 @@ def check_patch_grid(img_size: int | tuple[int, int], patch_size: int) -> tuple[
     for s in size:
         check_positive_int("img_size", s)
     h, w = size
-    if h % patch_size or w % patch_size:
+    check_image_divisible(h, w, patch_size)
+    return h // patch_size, w // patch_size
+
+
+# ---- checks inside forward: TorchScript-compilable (typed, no ``!r``) and FX leaves (run, not traced) ----
+
+
+@register_notrace_function
+def check_image_divisible(height: int, width: int, patch_size: int) -> None:
+    """Raise ``ValueError`` unless ``patch_size`` divides both sides of the image."""
+    if height % patch_size != 0 or width % patch_size != 0:
         raise ValueError(
-            f"image size {h}x{w} is not divisible by patch_size={patch_size}; "
+            f"image size {height}x{width} is not divisible by patch_size={patch_size}; "
             f"use an image size that is a multiple of {patch_size}"
         )
-    return h // patch_size, w // patch_size
+
+
+@register_notrace_function
+def check_token_grid(num_tokens: int, height: int, width: int) -> None:
+    """Raise ``ValueError`` unless ``num_tokens`` tokens fill a ``height`` x ``width`` grid."""
+    if num_tokens != height * width:
+        raise ValueError(f"TAP needs a token grid: got N={num_tokens} tokens for a grid of {height}x{width}")

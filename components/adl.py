@@ -28,6 +28,9 @@ def layer_diversification(attn: torch.Tensor, threshold: float = 2.0) -> torch.T
     Returns:
         A scalar tensor.
     """
+    # In float32 whatever the maps' dtype: under fp16 autocast the cosine's eps (1e-8) underflows to 0,
+    # and a fully masked row then gives 0 / 0.
+    attn = attn.float()
     if attn.dim() == 4:
         attn = attn.mean(dim=1)  # (B, N, N)
     if attn.dim() != 3 or attn.shape[-1] != attn.shape[-2]:

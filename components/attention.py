@@ -49,27 +49,25 @@ class Attention(nn.Module):
         self.proj = nn.Linear(dim, dim)
         self.proj_drop = nn.Dropout(proj_drop)
 
-    def forward(
-        self, x: torch.Tensor, return_attn: bool = False
-    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
-        """Attend over the tokens of ``x`` (B, N, C).
-
-        Returns the output (B, N, C), or ``(output, attn)`` with ``attn`` the post-softmax map
-        (B, heads, N, N) (before attention dropout) when ``return_attn`` is true.
-        """
+    def _qkv(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         B, N, C = x.shape
         # (B, N, 3C) -> (3, B, h, N, d)
         qkv = self.qkv(x).reshape(B, N, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
         q, k, v = qkv.unbind(0)
-        attn = None
-        if return_attn:
-            attn = (q * self.scale) @ k.transpose(-2, -1)  # (B, h, N, N)
-            attn = attn.softmax(dim=-1)
-            out = self.attn_drop(attn) @ v  # (B, h, N, d)
-        else:
-            out = F.scaled_dot_product_attention(
-                q, k, v, dropout_p=self.attn_drop.p if self.training else 0.0
-            )
-        out = out.transpose(1, 2).reshape(B, N, C)
-        out = self.proj_drop(self.proj(out))
-        return (out, attn) if return_attn else out
+        return q, k, v
+
+    def _out(self, out: torch.Tensor) -> torch.Tensor:
+        B, h, N, d = out.shape
+        return self.proj_drop(self.proj(out.transpose(1, 2).reshape(B, N, h * d)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Attend over the tokens of ``x`` (B, N, C) with the fused kernel; returns (B, N, C)."""
+        q, k, v = self._qkv(x)
+        out = F.scaled_dot_product_attention(q, k, v, dropout_p=self.attn_drop.p if self.training else 0.0)
+        return self._out(out)
+
+    def forward_with_attn(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """As :meth:`forward`, plus the post-softmax map (B, heads, N, N) (before attention dropout)."""
+        q, k, v = self._qkv(x)
+        attn = ((q * self.scale) @ k.transpose(-2, -1)).softmax(dim=-1)  # (B, h, N, N)
+        return self._out(self.attn_drop(attn) @ v), attn

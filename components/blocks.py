@@ -66,16 +66,15 @@ class RobustBlock(nn.Module):
         self.ls2 = LayerScale(dim, layer_scale_init) if layer_scale_init else nn.Identity()
         self.drop_path2 = DropPath(drop_path) if drop_path > 0 else nn.Identity()
 
-    def forward(
-        self, x: torch.Tensor, hw: tuple[int, int], return_attn: bool = False
-    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
-        """Tokens (B, N, C) on an ``hw`` grid -> (B, N, C), plus the attention map
-        (B, heads, N, N) when ``return_attn``."""
+    def forward(self, x: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
+        """Tokens (B, N, C) on an ``hw`` grid -> (B, N, C)."""
         y = self.tap(x, hw) if self.tap is not None else x
-        y = self.attn(self.norm1(y), return_attn=return_attn)
-        attn = None
-        if return_attn:
-            y, attn = y
+        x = x + self.drop_path1(self.ls1(self.attn(self.norm1(y))))
+        return x + self.drop_path2(self.ls2(self.mixer(self.norm2(x), hw)))
+
+    def forward_with_attn(self, x: torch.Tensor, hw: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+        """As :meth:`forward`, plus the token attention's post-softmax map (B, heads, N, N)."""
+        y = self.tap(x, hw) if self.tap is not None else x
+        y, attn = self.attn.forward_with_attn(self.norm1(y))
         x = x + self.drop_path1(self.ls1(y))
-        x = x + self.drop_path2(self.ls2(self.mixer(self.norm2(x), hw)))
-        return (x, attn) if return_attn else x
+        return x + self.drop_path2(self.ls2(self.mixer(self.norm2(x), hw))), attn

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import torch
-from timm.layers import resample_abs_pos_embed, trunc_normal_
+from timm.layers import register_notrace_function, resample_abs_pos_embed, trunc_normal_
 from timm.models.xcit import PositionalEncodingFourier
 from torch import nn
 
@@ -12,23 +12,28 @@ from components._checks import lookup
 POS_EMBEDS = ("learned", "fourier", "none")
 
 
+@register_notrace_function  # an FX leaf: the size test runs on the real grid, not on a traced one
+def pos_embed_for_grid(pos: torch.Tensor, hw: tuple[int, int], grid_size: tuple[int, int]) -> torch.Tensor:
+    """The embedding (1, H*W, C) of ``grid_size``, bicubically resampled to ``hw`` if that differs."""
+    if hw[0] == grid_size[0] and hw[1] == grid_size[1]:
+        return pos
+    # as timm's ViT does for dynamic image sizes
+    return resample_abs_pos_embed(pos, new_size=[hw[0], hw[1]], old_size=[grid_size[0], grid_size[1]],
+                                  num_prefix_tokens=0)
+
+
 class LearnedPosEmbed(nn.Module):
     """ViT's learned absolute position embedding (1, H*W, C), resampled for other grid sizes."""
 
     def __init__(self, dim: int, grid_size: tuple[int, int]) -> None:
         super().__init__()
-        self.grid_size = tuple(grid_size)
+        self.grid_size = (int(grid_size[0]), int(grid_size[1]))
         self.pos_embed = nn.Parameter(torch.zeros(1, grid_size[0] * grid_size[1], dim))
         trunc_normal_(self.pos_embed, std=0.02)
 
     def forward(self, x: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
         """Add the embedding to tokens ``x`` (B, N, C) on an ``hw`` grid."""
-        pos = self.pos_embed
-        if tuple(hw) != self.grid_size:
-            # bicubic resample, as timm's ViT does for dynamic image sizes
-            pos = resample_abs_pos_embed(pos, new_size=list(hw), old_size=list(self.grid_size),
-                                         num_prefix_tokens=0)
-        return x + pos
+        return x + pos_embed_for_grid(self.pos_embed, hw, self.grid_size)
 
 
 class FourierPosEmbed(nn.Module):

@@ -18,25 +18,49 @@ from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
+from timm.layers import register_notrace_function
 from torch import nn
 
-from components._checks import as_int_tuple, check_positive_int
+from components._checks import as_int_tuple, check_positive_int, check_token_grid
+
+
+def _box_filter(grid: torch.Tensor, dilation: int) -> torch.Tensor:
+    """Depthwise 3x3 conv with fixed weights 1/9, dilation d, zero padding d, on (B, C, H, W).
+
+    The weights are made in the input's dtype on every call (C x 9 values): 1/9 is then rounded
+    once, in that dtype, so a float64 model is exact to float64 and no fp32 buffer meets a
+    bf16 tensor. Under autocast, ``conv2d`` casts input and weights to the autocast dtype.
+    """
+    channels = grid.shape[1]
+    weight = torch.full((channels, 1, 3, 3), 1.0 / 9.0, dtype=grid.dtype, device=grid.device)
+    return F.conv2d(grid, weight, padding=dilation, dilation=dilation, groups=channels)
 
 
 class _BoxPool(torch.autograd.Function):
-    """3x3 mean filter with dilation d and zero padding d; self-adjoint, so backward reuses forward."""
+    """The 3x3 mean filter, whose backward is the same filter (a symmetric kernel with "same" zero
+    padding is its own adjoint), several times faster on CPU than the generic depthwise-conv
+    backward. The backward filters the gradient in the gradient's own dtype (bf16 or fp16 when the
+    forward ran under autocast); autograd casts it to the input's dtype."""
 
     @staticmethod
-    def forward(ctx, grid: torch.Tensor, weight: torch.Tensor, dilation: int) -> torch.Tensor:
-        ctx.save_for_backward(weight)
+    def forward(ctx, grid: torch.Tensor, dilation: int) -> torch.Tensor:
         ctx.dilation = dilation
-        return F.conv2d(grid, weight, padding=dilation, dilation=dilation, groups=weight.shape[0])
+        return _box_filter(grid, dilation)
 
     @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:
-        (weight,) = ctx.saved_tensors
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
         # Applying the function itself keeps higher-order gradients available.
-        return _BoxPool.apply(grad, weight, ctx.dilation), None, None
+        return _BoxPool.apply(grad, ctx.dilation), None
+
+
+@register_notrace_function  # an FX leaf: torch.fx cannot trace into an autograd.Function
+def box_pool(grid: torch.Tensor, dilation: int) -> torch.Tensor:
+    """3x3 average pool of (B, C, H, W) with ``dilation``, stride 1, zero padding ``dilation``,
+    padding counted in the mean (always divided by 9); same shape out."""
+    if torch.jit.is_scripting():
+        return _box_filter(grid, dilation)  # TorchScript cannot call an autograd.Function
+    else:
+        return _BoxPool.apply(grid, dilation)
 
 
 def check_dilations(dilations: Sequence[int]) -> tuple[int, ...]:
@@ -76,15 +100,13 @@ class TokenAwarePooling(nn.Module):
             nn.BatchNorm2d(k),
             nn.Conv2d(k, k, kernel_size=3, padding=1, bias=False),
         )
-        # Fixed 3x3 mean filter for the depthwise pooling convs (not a parameter, not saved).
-        self.register_buffer("pool_weight", torch.full((dim, 1, 3, 3), 1.0 / 9.0), persistent=False)
 
     def pool(self, grid: torch.Tensor, dilation: int) -> torch.Tensor:
         """3x3 average pool with ``dilation``, stride 1, zero padding ``dilation``, divisor 9.
 
-        ``grid`` is (B, C, H, W); the result has the same shape and memory format.
+        ``grid`` is (B, C, H, W); the result has the same shape, memory format and dtype.
         """
-        return _BoxPool.apply(grid, self.pool_weight.to(dtype=grid.dtype), dilation)
+        return box_pool(grid, dilation)
 
     def branch_weights(self, grid: torch.Tensor) -> torch.Tensor:
         """Per-token branch weights (B, K, H, W), summing to 1 over K."""
@@ -94,8 +116,7 @@ class TokenAwarePooling(nn.Module):
         """Pool the tokens ``x`` (B, N, C) laid out on an ``hw = (H, W)`` grid; returns (B, N, C)."""
         B, N, C = x.shape
         H, W = hw
-        if H * W != N:
-            raise ValueError(f"TAP needs a token grid: got N={N} tokens for a grid of {H}x{W}")
+        check_token_grid(N, H, W)
         # (B, N, C) -> contiguous (B, C, H, W). One copy in and one out; on CPU the convs and the
         # per-token weighting measured ~25 % faster in this layout than on a channels-last view.
         grid = x.transpose(1, 2).reshape(B, C, H, W)
@@ -105,8 +126,8 @@ class TokenAwarePooling(nn.Module):
         out = grid * w[0]
         for i, d in enumerate(self.dilations, start=1):
             # In place: ``out`` is not saved for backward, and skipping a fresh (B, C, H, W)
-            # buffer per branch saves ~20 % on CPU.
-            out.add_(self.pool(grid, d) * w[i])  # one weight per token, shared across channels
+            # buffer per branch saves ~20 % on CPU. Assigned, so that torch.fx keeps the op.
+            out = out.add_(self.pool(grid, d) * w[i])  # one weight per token, shared across channels
         return out.flatten(2).transpose(1, 2)  # (B, N, C)
 
     def extra_repr(self) -> str:

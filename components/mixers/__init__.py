@@ -10,6 +10,7 @@ from torch import nn
 
 from components._checks import lookup
 from components.mixers.fan import FANMixer
+from components.mixers.fan_se import FANSEMixer
 from components.mixers.mlp import MlpMixer
 from components.mixers.se import SEMixer
 from components.mixers.xca import XCAMixer
@@ -19,6 +20,7 @@ MIXERS: dict[str, type[nn.Module]] = {
     "se": SEMixer,
     "xca": XCAMixer,
     "fan": FANMixer,
+    "fan_se": FANSEMixer,
 }
 
 
@@ -27,4 +29,4 @@ def get_mixer(name: str) -> type[nn.Module]:
     return lookup("mixer", name, MIXERS)  # type: ignore[return-value]
 
 
-__all__ = ["MIXERS", "FANMixer", "MlpMixer", "SEMixer", "XCAMixer", "get_mixer"]
+__all__ = ["MIXERS", "FANMixer", "FANSEMixer", "MlpMixer", "SEMixer", "XCAMixer", "get_mixer"]

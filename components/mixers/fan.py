@@ -14,10 +14,23 @@ Per head (h heads, d = C / h channels each):
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
 from components._checks import check_heads, check_positive, check_probability
+
+
+def init_conv_fan_out(conv: nn.Conv2d) -> None:
+    """FAN's conv init: normal with std sqrt(2 / fan_out), fan_out = k_h * k_w * out / groups, zero bias.
+
+    For the 3x3 depthwise convs that is std sqrt(2 / 9) = 0.47 (PyTorch's default gives 0.19).
+    """
+    fan_out = conv.kernel_size[0] * conv.kernel_size[1] * conv.out_channels // conv.groups
+    nn.init.normal_(conv.weight, 0.0, math.sqrt(2.0 / fan_out))
+    if conv.bias is not None:
+        nn.init.zeros_(conv.bias)
 
 
 class DWConv(nn.Module):
@@ -30,6 +43,8 @@ class DWConv(nn.Module):
         self.act = nn.GELU()
         self.bn = nn.BatchNorm2d(channels)
         self.conv2 = nn.Conv2d(channels, channels, kernel_size, padding=pad, groups=channels)
+        init_conv_fan_out(self.conv1)
+        init_conv_fan_out(self.conv2)
 
     def forward(self, x: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
         """(B, N, C) tokens on an ``hw`` grid -> (B, N, C)."""

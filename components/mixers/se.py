@@ -13,6 +13,16 @@ from torch import nn
 from components._checks import check_positive, check_positive_int, check_probability
 
 
+class TokenSqueezeExcite(SEModule):
+    """timm's ``SEModule`` (its layers and init) on tokens (B, N, C): the squeeze is the mean over tokens."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, N, C = x.shape
+        s = x.mean(dim=1).reshape(B, C, 1, 1)  # squeeze: (B, C, 1, 1), as SEModule's spatial mean
+        s = self.fc2(self.act(self.bn(self.fc1(s))))
+        return x * self.gate(s).reshape(B, 1, C)
+
+
 class SEMixer(nn.Module):
     """MLP + squeeze-and-excitation channel mixer.
 
@@ -43,11 +53,8 @@ class SEMixer(nn.Module):
         check_probability("drop", drop)
         self.mlp = Mlp(dim, hidden_features=max(1, int(dim * mlp_ratio)), act_layer=nn.GELU, drop=drop)
         # rd_divisor=1: exactly round(C * ratio) squeeze channels, as in the published SE block.
-        self.se = SEModule(dim, rd_ratio=se_ratio, rd_divisor=1, act_layer=nn.ReLU, gate_layer="sigmoid")
+        self.se = TokenSqueezeExcite(dim, rd_ratio=se_ratio, rd_divisor=1, act_layer=nn.ReLU, gate_layer="sigmoid")
 
     def forward(self, x: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
         """(B, N, C) -> (B, N, C). The squeeze is the mean over all tokens, so ``hw`` is unused."""
-        y = self.mlp(x)  # (B, N, C)
-        # SEModule pools over the last two axes of (B, C, *, *): view the tokens as (B, C, N, 1).
-        gated = self.se(y.transpose(1, 2).unsqueeze(-1))  # (B, C, N, 1)
-        return gated.squeeze(-1).transpose(1, 2)
+        return self.se(self.mlp(x))

@@ -10,11 +10,14 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from components._checks import check_patch_grid, check_positive_int
+from components._checks import check_image_divisible, check_patch_grid, check_positive_int
 
 
 class ConvPatchEmbed(nn.Module):
     """Stack of stride-2 conv3x3 + BN layers (GELU between) from the image to ``embed_dim`` tokens.
+
+    Laid out as in FAN's and timm's XCiT code: ``proj`` holds (conv, BN) pairs with a GELU between
+    them, so the weights are named ``proj.0.0``, ``proj.0.1``, ``proj.2.0``, ...
 
     Args:
         img_size: image size (int or (H, W)); must be divisible by ``patch_size``.
@@ -22,6 +25,9 @@ class ConvPatchEmbed(nn.Module):
         in_chans: image channels.
         embed_dim: token width ``C``; must be divisible by ``p / 2``.
     """
+
+    #: The first conv's weight name inside the stem (timm's pretrained_cfg ``first_conv``).
+    first_conv = "proj.0.0"
 
     def __init__(self, img_size: int | tuple[int, int] = 224, patch_size: int = 16, in_chans: int = 3,
                  embed_dim: int = 768) -> None:
@@ -44,12 +50,13 @@ class ConvPatchEmbed(nn.Module):
         for i, out_ch in enumerate(widths):
             if i:
                 layers.append(nn.GELU())
-            layers += [nn.Conv2d(in_ch, out_ch, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(out_ch)]
+            layers.append(nn.Sequential(nn.Conv2d(in_ch, out_ch, 3, stride=2, padding=1, bias=False),
+                                        nn.BatchNorm2d(out_ch)))
             in_ch = out_ch
         self.proj = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
         """Image (B, in_chans, H, W) -> tokens (B, N, C) and their grid (H / p, W / p)."""
-        hw = check_patch_grid((x.shape[-2], x.shape[-1]), self.patch_size)
+        check_image_divisible(x.shape[-2], x.shape[-1], self.patch_size)
         x = self.proj(x)  # (B, C, H/p, W/p)
-        return x.flatten(2).transpose(1, 2), hw
+        return x.flatten(2).transpose(1, 2), (x.shape[-2], x.shape[-1])

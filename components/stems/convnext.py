@@ -3,7 +3,8 @@
 Published (FAN-Hybrid): ConvNeXt stem (4x4 conv, stride 4, LayerNorm), stage 1 of depth 3 at 128
 channels, downsample + stage 2 of depth 3 at 256 channels (7x7 depthwise convs, layer scale 1e-6),
 then Conv2d(k=2, s=2) to the embedding width: 14x14 tokens at 224 px, i.e. patch size 16. The stages
-are timm's own ``ConvNeXtStage``. For another patch size p the stem conv's stride becomes
+are timm's own ``ConvNeXtStage``; as in ConvNeXt (and FAN's copy of it) every conv of the stem and the
+stages starts trunc-normal (std 0.02) with zero bias, the projection with PyTorch's default. For another patch size p the stem conv's stride becomes
 ``p / 2**len(depths)``.
 """
 
@@ -12,11 +13,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-from timm.layers import LayerNorm, LayerNorm2d
+from timm.layers import LayerNorm, LayerNorm2d, trunc_normal_
 from timm.models.convnext import ConvNeXtStage
 from torch import nn
 
-from components._checks import as_int_tuple, check_patch_grid, check_positive_int
+from components._checks import as_int_tuple, check_image_divisible, check_patch_grid, check_positive_int
 
 
 class ConvNeXtHybridEmbed(nn.Module):
@@ -31,6 +32,9 @@ class ConvNeXtHybridEmbed(nn.Module):
         convnext_dims: widths of the stages (published (128, 256)).
         ls_init_value: ConvNeXt layer-scale initial value.
     """
+
+    #: The first conv's weight name inside the stem (timm's pretrained_cfg ``first_conv``).
+    first_conv = "stem.0"
 
     def __init__(self, img_size: int | tuple[int, int] = 224, patch_size: int = 16, in_chans: int = 3,
                  embed_dim: int = 768, convnext_depths: Sequence[int] = (3, 3),
@@ -68,9 +72,13 @@ class ConvNeXtHybridEmbed(nn.Module):
             in_ch = dim
         self.stages = nn.Sequential(*stages)
         self.proj = nn.Conv2d(in_ch, embed_dim, kernel_size=2, stride=2)
+        for m in [*self.stem.modules(), *self.stages.modules()]:
+            if isinstance(m, nn.Conv2d):
+                trunc_normal_(m.weight, std=0.02)
+                nn.init.zeros_(m.bias)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
         """Image (B, in_chans, H, W) -> tokens (B, N, C) and their grid (H / p, W / p)."""
-        hw = check_patch_grid((x.shape[-2], x.shape[-1]), self.patch_size)
+        check_image_divisible(x.shape[-2], x.shape[-1], self.patch_size)
         x = self.proj(self.stages(self.stem(x)))  # (B, C, H/p, W/p)
-        return x.flatten(2).transpose(1, 2), hw
+        return x.flatten(2).transpose(1, 2), (x.shape[-2], x.shape[-1])

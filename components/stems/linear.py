@@ -6,7 +6,7 @@ import torch
 from timm.layers import PatchEmbed
 from torch import nn
 
-from components._checks import check_patch_grid, check_positive_int
+from components._checks import check_image_divisible, check_patch_grid, check_positive_int
 
 
 class LinearPatchEmbed(nn.Module):
@@ -18,6 +18,9 @@ class LinearPatchEmbed(nn.Module):
         in_chans: image channels.
         embed_dim: token width ``C``.
     """
+
+    #: The first conv's weight name inside the stem (timm's pretrained_cfg ``first_conv``).
+    first_conv = "proj.proj"
 
     def __init__(self, img_size: int | tuple[int, int] = 224, patch_size: int = 16, in_chans: int = 3,
                  embed_dim: int = 768) -> None:
@@ -32,6 +35,6 @@ class LinearPatchEmbed(nn.Module):
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
         """Image (B, in_chans, H, W) -> tokens (B, N, C) and their grid (H / p, W / p)."""
-        hw = check_patch_grid((x.shape[-2], x.shape[-1]), self.patch_size)
+        check_image_divisible(x.shape[-2], x.shape[-1], self.patch_size)
         x = self.proj(x)  # (B, H/p, W/p, C)
-        return x.flatten(1, 2), hw
+        return x.flatten(1, 2), (x.shape[1], x.shape[2])

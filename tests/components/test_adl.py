@@ -59,3 +59,14 @@ def test_bad_input_raises() -> None:
         attention_diversification_loss([torch.rand(2, 3, 4, 5)])
     with pytest.raises(ValueError, match="threshold"):
         attention_diversification_loss([torch.rand(1, 4, 4)], threshold=-1.0)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_precision_maps_give_the_float32_loss(dtype: torch.dtype) -> None:
+    """Maps from an autocast pass are fp16/bf16; a fully masked row must still give 0, not 0 / 0."""
+    uniform = torch.full((2, 2, 8, 8), 1 / 8, dtype=dtype)
+    assert attention_diversification_loss([uniform]).item() == 0.0
+    maps = torch.softmax(torch.randn(2, 2, 9, 9) * 4, dim=-1)
+    half = attention_diversification_loss([maps.to(dtype)])
+    assert half.dtype == torch.float32
+    assert half.item() == pytest.approx(attention_diversification_loss([maps]).item(), abs=2e-2)

@@ -14,7 +14,7 @@ def test_maps_shape_rows_and_same_output(heads: int) -> None:
     attn = Attention(24, num_heads=heads).eval()
     x = torch.randn(2, 10, 24)
     fused = attn(x)
-    out, maps = attn(x, return_attn=True)
+    out, maps = attn.forward_with_attn(x)
     assert out.shape == (2, 10, 24)
     assert maps.shape == (2, heads, 10, 10)
     torch.testing.assert_close(maps.sum(-1), torch.ones(2, heads, 10), atol=1e-5, rtol=0)
@@ -33,7 +33,7 @@ def test_matches_textbook_formula() -> None:
 
 def test_backward_reaches_every_parameter() -> None:
     attn = Attention(16, num_heads=4)
-    out, maps = attn(torch.randn(2, 9, 16), return_attn=True)
+    out, maps = attn.forward_with_attn(torch.randn(2, 9, 16))
     (out.square().mean() + maps.square().mean()).backward()
     assert_grads_reach_all(attn)
 

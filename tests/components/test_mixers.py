@@ -26,7 +26,7 @@ def test_shape_backward_determinism(name: str) -> None:
 
 
 def test_unknown_mixer_names_the_valid_ones() -> None:
-    with pytest.raises(ValueError, match=r"unknown mixer 'gmlp'; valid mixers: fan, mlp, se, xca"):
+    with pytest.raises(ValueError, match=r"unknown mixer 'gmlp'; valid mixers: fan, fan_se, mlp, se, xca"):
         get_mixer("gmlp")
 
 

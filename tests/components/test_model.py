@@ -95,7 +95,7 @@ def test_reset_classifier_and_no_classifier() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        (dict(mixer="gmlp"), r"unknown mixer 'gmlp'; valid mixers: fan, mlp, se, xca"),
+        (dict(mixer="gmlp"), r"unknown mixer 'gmlp'; valid mixers: fan, fan_se, mlp, se, xca"),
         (dict(mixer=["mlp"]), "one per block"),
         (dict(stem="vit"), "valid stems: conv, convnext, linear"),
         (dict(tap_dilations=(1, 0)), "tap_dilations must all be positive"),

@@ -9,6 +9,7 @@ import timm
 import torch
 
 from components import PRESET_KWARGS, PRESETS, PUBLISHED_PARAMS, STEMS, RobustViT, count_parameters
+from tests.components._helpers import tiny_preset_kwargs
 from tests.components.test_model import check_model
 
 
@@ -33,14 +34,7 @@ def test_small_presets_sizes() -> None:
 @pytest.mark.parametrize("name", PRESETS)
 def test_every_preset_runs_at_tiny_size(name: str) -> None:
     """The preset's own structure (stem, mixer, position encoding, head, TAP), shrunk."""
-    tiny = dict(img_size=16, embed_dim=16, depth=2, num_heads=2, num_classes=3)
-    if PRESET_KWARGS[name].get("stem") in ("conv", "convnext"):
-        tiny["patch_size"] = 8 if PRESET_KWARGS[name]["stem"] == "conv" else 4
-    if PRESET_KWARGS[name].get("stem") == "convnext":
-        tiny["convnext_dims"] = (8, 16)
-    if name == "robust_vit_digits_p4_32":
-        tiny["patch_size"] = 4
-    model = timm.create_model(name, **tiny)
+    model = timm.create_model(name, **tiny_preset_kwargs(name))
     defaults = {k: v.default for k, v in inspect.signature(RobustViT).parameters.items()}
     preset = {**defaults, **PRESET_KWARGS[name]}
     assert model.mixers == (preset["mixer"],) * 2

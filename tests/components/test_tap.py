@@ -89,3 +89,12 @@ def test_pool_gradients_first_and_second_order(dilation: int) -> None:
     grid = torch.randn(2, 3, 4, 5, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(lambda g: tap.pool(g, dilation), (grid,))
     assert torch.autograd.gradgradcheck(lambda g: tap.pool(g, dilation), (grid,))
+
+
+def test_float64_model_is_exact_to_float64() -> None:
+    """The fixed 1/9 filter follows the module's dtype: no float32-rounded 1/9 inside a float64 model."""
+    tap = TokenAwarePooling(6, (1, 2, 3)).double().eval()
+    x = torch.randn(2, 30, 6, dtype=torch.float64)
+    out = tap(x, (5, 6))
+    assert out.dtype == torch.float64
+    torch.testing.assert_close(out, unfold_tap(tap, x, (5, 6)), atol=1e-13, rtol=0)
