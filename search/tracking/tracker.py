@@ -212,7 +212,21 @@ class SearchTracker:
             return False
         return True
 
-    def sync(self) -> SyncSummary:
+    def drop_trials(self, trial_ids: Sequence[str]) -> None:
+        """Delete the child runs of trials whose records the runner dropped (lost to a SIGKILL: the
+        resumed search ran another trial in their place), so that MLflow holds each trial once."""
+
+        def drop() -> None:
+            self._connect(reopen=False)
+            for trial_id in trial_ids:
+                run = self._children.pop(trial_id, None)
+                self._sent.pop(trial_id, None)
+                if run is not None:
+                    self._client.delete_run(run.info.run_id)
+
+        if trial_ids:
+            self._safely("removing the runs of lost trials", drop, force=True)
+
         """Log whatever MLflow lacks from the run folder's records, never duplicating (errors raise)."""
         records = load_records(self.run_folder)
         with quick_http(retries=2):

@@ -34,6 +34,7 @@ from typing import TextIO
 from search.errors import UserError
 from search.results.records import TrialRecord, load_records
 from search.space import SearchSpace
+from search.tune.interrupt import WORKER_SETUP_HOOK, Interruption
 
 STUDY_DB = "optuna.db"
 SPACE_COPY = "space.yaml"
@@ -120,17 +121,21 @@ def run_search(
             setup = time.monotonic() - start
             status = "finished"
             t0 = time.monotonic()
-            try:
-                tuner.fit()
-            except KeyboardInterrupt:
+            # Ctrl-C ends fit() after Ray's last snapshot of every running trial (search/tune/interrupt.py).
+            with Interruption(out) as stop:
+                try:
+                    tuner.fit()
+                except KeyboardInterrupt:  # a second Ctrl-C: at once, without the last snapshot
+                    stop.interrupted = True
+            if stop.interrupted:
                 status = "interrupted"
             timings["fit_s"] = time.monotonic() - t0
             if live.first_start is not None and live.last_end is not None:
                 timings["first_trial_s"] = live.first_start - t0
                 timings["trials_span_s"] = live.last_end - live.first_start
         records = load_records(run_folder)
-        if status == "finished":
-            records = _drop_lost_trials(records, run_folder, out)
+        if status == "finished":  # never after an interruption: its running trials resume next time
+            records = _drop_lost_trials(records, run_folder, out, tracker)
         ended = sum(r.status in ("finished", "failed", "stopped") for r in records)
         if ended < space.search["num_trials"]:
             status = "interrupted"
@@ -151,16 +156,20 @@ def run_search(
     return SearchResult(run_folder, status, records, front, resumed, wall, setup, timings)
 
 
-def _drop_lost_trials(records: list, run_folder: Path, out: TextIO) -> list:
+def _drop_lost_trials(records: list, run_folder: Path, out: TextIO, tracker=None) -> list:
     """Once Tune has run to its end every trial it knows has ended, so a record still ``running``
-    belongs to a trial that started after Ray's last experiment snapshot before an interruption:
+    belongs to a trial that started after Ray's last experiment snapshot before a SIGKILL:
     the restored experiment never knew it and ran another trial in its place (``SpaceSearch.restore``
-    fails its Optuna twin). Its record is removed, so each trial of the budget is counted once."""
+    fails its Optuna twin). Its record and its MLflow child run are removed, so each trial of the
+    budget is counted once. (Never called after a Ctrl-C: Ray's last snapshot then holds every
+    running trial, which the next run resumes.)"""
     from search.results.records import record_path
 
     lost = [r for r in records if r.status == "running"]
     for record in lost:
         record_path(run_folder, record.trial_id).unlink(missing_ok=True)
+    if tracker is not None:
+        tracker.drop_trials([r.trial_id for r in lost])
     if lost:
         print(f"dropped {len(lost)} trial(s) started just before the interruption and run again: "
               f"{', '.join(r.trial_id for r in lost)}", file=out)
@@ -232,8 +241,9 @@ def _start_ray(space: SearchSpace, address: str | None, verbose: bool) -> bool:
             raise UserError(f"--address {address}: cannot join the Ray cluster ({err})") from None
         return True
     # address="local": always a new local Ray, never a cluster that happens to run on this machine.
+    # The setup hook ends a trial's worker with its raylet, hence with a killed search.
     ray.init(address="local", num_cpus=_local_cpus(space), include_dashboard=False, _system_config=RAY_SYSTEM_CONFIG,
-             **quiet)
+             runtime_env={"worker_process_setup_hook": WORKER_SETUP_HOOK}, **quiet)
     return True
 
 

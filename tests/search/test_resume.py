@@ -1,5 +1,7 @@
-"""Resume: kill a running search (SIGKILL to the driver and everything it started), run the same
-command again, and find every finished trial kept exactly once and the rest completed."""
+"""Resume: stop a running search (SIGKILL to the driver and everything it started, or Ctrl-C), run
+the same command again, and find every trial exactly once (records, Optuna trials, MLflow child
+runs), each with every epoch, the finished ones kept and the rest completed; and nothing of a killed
+search training on."""
 
 from __future__ import annotations
 
@@ -14,6 +16,8 @@ from pathlib import Path
 
 import optuna
 import pytest
+from mlflow import MlflowClient
+from tracking_support import search_runs
 
 from search.results.records import load_records
 
@@ -30,11 +34,14 @@ model:
   depth: 1
   num_heads: {{choice: [1, 2]}}
   mixer: {{choice: [mlp, se, fan]}}
-train: {{epochs: 2, batch_size: 32, lr: 0.003}}
+train: {{epochs: {epochs}, batch_size: 32, lr: 0.003}}
 eval: {{corruptions: [gaussian_noise], severities: [1, 2], subset: 20, cache_dir: {cache}}}
 search: {{sampler: tpe, num_trials: 3, concurrency: 1, seed: 0}}
 storage: {storage}
 """
+# After a SIGKILL to the search's process group, no process of the search may run longer than this
+# (Ray's trial workers, in process groups of their own, trained on for about 2.5 s before the fix).
+KILLED_WITHIN_S = 1.0
 
 
 def _command(path: Path) -> list[str]:
@@ -47,27 +54,95 @@ def _env() -> dict[str, str]:
     return env
 
 
-def test_killed_search_resumes_without_losing_or_repeating_a_trial(tmp_path):
+def _space_file(tmp_path: Path, epochs: int = 2) -> tuple[Path, Path]:
+    """The space file and its run folder."""
     path = tmp_path / "resume.yaml"
-    path.write_text(textwrap.dedent(SPACE.format(cache=tmp_path / "cache", storage=tmp_path / "runs")))
-    run_folder = tmp_path / "runs" / "resume"
+    path.write_text(textwrap.dedent(SPACE.format(cache=tmp_path / "cache", storage=tmp_path / "runs", epochs=epochs)))
+    return path, tmp_path / "runs" / "resume"
+
+
+def _start(path: Path, tmp_path: Path) -> subprocess.Popen:
+    """``search run`` in a session of its own (its process group is the session's id)."""
+    return subprocess.Popen(_command(path), cwd=tmp_path, env=_env(), start_new_session=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def _wait_for(first: subprocess.Popen, run_folder: Path, ready, timeout_s: float = 300) -> list:
+    """Poll the run folder's records until ``ready(records)`` (or the search ended, or time ran out)."""
+    deadline = time.monotonic() + timeout_s
+    records: list = []
+    while time.monotonic() < deadline and first.poll() is None:
+        records = load_records(run_folder)
+        if ready(records):
+            break
+        time.sleep(0.2)
+    return records
+
+
+def _session_processes(sid: int) -> dict[int, str]:
+    """The live (not zombie) processes of session ``sid``: pid -> command name."""
+    found = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        name, fields = text[text.index("(") + 1:text.rindex(")")], text[text.rindex(")") + 2:].split()
+        if int(fields[3]) == sid and fields[0] != "Z":  # fields: state, ppid, pgrp, session, ...
+            found[int(stat.parent.name)] = name
+    return found
+
+
+def _assert_each_trial_once(run_folder: Path, epochs: int) -> list:
+    """Every trial of the budget finished once, with one history entry per epoch, in the records, the
+    Optuna study (one complete trial each, none left running) and MLflow (one child run each, one
+    point per epoch). Returns the records."""
+    records = load_records(run_folder)
+    assert len(records) == 3 and len({r.trial_id for r in records}) == 3
+    assert all(r.status == "finished" and r.full_budget for r in records), [(r.trial_id, r.status) for r in records]
+    for r in records:  # one history entry per epoch, whatever was resumed
+        assert [h["epoch"] for h in r.history] == [float(e) for e in range(1, epochs + 1)], (r.trial_id, r.history)
+
+    study = optuna.load_study(study_name="resume", storage=f"sqlite:///{run_folder / 'optuna.db'}")
+    complete = [t for t in study.trials
+                if t.state == optuna.trial.TrialState.COMPLETE and "duplicate_of" not in t.user_attrs]
+    assert sorted(tuple(t.values) for t in complete) == sorted(
+        (r.final["clean_accuracy"], r.final["mce"]) for r in records
+    )
+    assert not [t for t in study.trials if t.state == optuna.trial.TrialState.RUNNING]
+
+    uri = f"sqlite:///{run_folder / 'mlflow.db'}"
+    parents, children = search_runs(uri, "resume")
+    assert len(parents) == 1
+    assert sorted(c.data.tags["trial_id"] for c in children) == sorted(r.trial_id for r in records)
+    client = MlflowClient(uri)
+    for child in children:
+        steps = [m.step for m in client.get_metric_history(child.info.run_id, "train_loss")]
+        assert sorted(steps) == list(range(1, epochs + 1)), (child.data.tags["trial_id"], steps)
+    return records
+
+
+def test_killed_search_resumes_without_losing_or_repeating_a_trial(tmp_path):
+    path, run_folder = _space_file(tmp_path)
 
     # 1. Start the search; kill it (and every process it started) once a trial has finished.
-    first = subprocess.Popen(_command(path), cwd=tmp_path, env=_env(), start_new_session=True,
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    deadline = time.monotonic() + 300
-    finished_before: dict[str, dict] = {}
+    first = _start(path, tmp_path)
     try:
-        while time.monotonic() < deadline and first.poll() is None:
-            finished_before = {r.trial_id: r.final for r in load_records(run_folder) if r.status == "finished"}
-            if finished_before:
-                break
-            time.sleep(0.5)
+        finished_before = {r.trial_id: r.final for r in _wait_for(first, run_folder, lambda records: any(
+            r.status == "finished" for r in records)) if r.status == "finished"}
+        started = _session_processes(first.pid)
     finally:
-        os.killpg(first.pid, signal.SIGKILL)  # the driver's whole session: the driver, its Ray
+        os.killpg(first.pid, signal.SIGKILL)  # the driver's process group: the driver, its Ray
+        killed_at = time.monotonic()
         log = first.communicate()[0]
     assert first.returncode == -signal.SIGKILL, f"the search ended before it could be killed:\n{log}"
     assert finished_before, f"no trial finished within the time limit:\n{log}"
+    # Ray's trial workers sit in process groups of their own, out of the kill's reach: they must die
+    # with the search all the same, before they could train or write anything more.
+    assert any(name.startswith("ray::") for name in started.values()), started
+    while _session_processes(first.pid) and time.monotonic() - killed_at < KILLED_WITHIN_S:
+        time.sleep(0.05)
+    assert not _session_processes(first.pid), f"still running {KILLED_WITHIN_S}s after the kill: {_session_processes(first.pid)}"
     records_before = {r.trial_id: r for r in load_records(run_folder)}
 
     # 2. The same command again: it resumes and finishes.
@@ -75,15 +150,11 @@ def test_killed_search_resumes_without_losing_or_repeating_a_trial(tmp_path):
     assert second.returncode == 0, second.stdout + second.stderr
     assert "resuming the search" in second.stdout
 
-    records = load_records(run_folder)
-    assert len(records) == 3 and len({r.trial_id for r in records}) == 3
-    assert all(r.status == "finished" and r.full_budget for r in records), [(r.trial_id, r.status) for r in records]
+    records = _assert_each_trial_once(run_folder, epochs=2)
     by_id = {r.trial_id: r for r in records}
     for trial_id, final in finished_before.items():  # kept, and not trained again
         assert by_id[trial_id].final == final
         assert by_id[trial_id].history == records_before[trial_id].history
-    for r in records:  # one history entry per epoch, whatever was resumed
-        assert [h["epoch"] for h in r.history] == [1.0, 2.0]
 
     # Ray trained each epoch once. A trial that finished after Ray's last experiment snapshot is
     # resumed from its last checkpoint, which holds its judged report: it reports that again and
@@ -95,14 +166,33 @@ def test_killed_search_resumes_without_losing_or_repeating_a_trial(tmp_path):
         judged = [x for x in lines if x.get("judged")]
         assert 1 <= len(judged) <= 2 and all(x["mce"] == finished_before[trial_id]["mce"] for x in judged)
 
-    # The Optuna study knows each trial once, with its final values.
-    study = optuna.load_study(study_name="resume", storage=f"sqlite:///{run_folder / 'optuna.db'}")
-    complete = [t for t in study.trials
-                if t.state == optuna.trial.TrialState.COMPLETE and "duplicate_of" not in t.user_attrs]
-    assert sorted(tuple(t.values) for t in complete) == sorted(
-        (r.final["clean_accuracy"], r.final["mce"]) for r in records
-    )
-    assert not [t for t in study.trials if t.state == optuna.trial.TrialState.RUNNING]
+
+def test_ctrl_c_is_an_interruption_that_keeps_every_record_and_resumes(tmp_path):
+    # Ray Tune swallows SIGINT and fit() returns as if the search had ended: the runner then took the
+    # running trials for ones lost to a SIGKILL and deleted their records (and their first epochs).
+    epochs = 4
+    path, run_folder = _space_file(tmp_path, epochs=epochs)
+    first = _start(path, tmp_path)
+    try:
+        _wait_for(first, run_folder, lambda records: any(r.status == "running" and r.history for r in records))
+    finally:
+        os.killpg(first.pid, signal.SIGINT)  # Ctrl-C in a terminal: the foreground process group
+        log = first.communicate(timeout=120)[0]
+    assert first.returncode == 130, log
+    assert "interrupted" in log and "dropped" not in log, log
+    stopped = load_records(run_folder)
+    running = [r for r in stopped if r.status == "running"]
+    assert running, f"no trial was running at the interruption:\n{log}"
+    for r in running:  # kept, with the epochs it had trained
+        assert [h["epoch"] for h in r.history] == [float(e) for e in range(1, len(r.history) + 1)]
+
+    second = subprocess.run(_command(path), cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=400)
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "resuming the search" in second.stdout and "dropped" not in second.stdout
+    by_id = {r.trial_id: r for r in _assert_each_trial_once(run_folder, epochs)}
+    for r in running:  # resumed from its last checkpoint: the epochs before it are the same ones
+        kept = r.history[:-1]  # (the last one may be trained again, from the checkpoint before it)
+        assert by_id[r.trial_id].history[:len(kept)] == kept
 
 
 def test_records_of_trials_lost_to_the_interruption_are_dropped(tmp_path):
