@@ -179,7 +179,8 @@ def robust_vit(pretrained: bool = False, **kwargs: Any) -> RobustViT:
 
 @register_model
 def robust_vit_tiny_p16_224(pretrained: bool = False, **kwargs: Any) -> RobustViT:
-    """ViT-Tiny-like: 192 wide, 12 blocks, 3 heads, linear stem, MLP mixer, mean pool (5.5M)."""
+    """ViT-Tiny's dimensions (192 wide, 12 blocks, 3 heads, linear stem, MLP mixer), but unlike
+    ViT-Ti / DeiT-Ti: no class token, mean pooling over the tokens, LayerScale 1.0 (5.72M)."""
     return _create("robust_vit_tiny_p16_224", pretrained, **kwargs)
 
 

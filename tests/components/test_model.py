@@ -135,3 +135,20 @@ def test_plain_config_equals_timm_vision_transformer() -> None:
     with torch.no_grad():
         torch.testing.assert_close(ours(x), ref(x), atol=1e-5, rtol=1e-5)
     assert sum(p.numel() for p in ours.parameters()) == sum(p.numel() for p in ref.parameters())
+
+
+def test_convnext_stem_and_head_start_as_the_authors() -> None:
+    """ConvNeXt's init for the hybrid stem's convs (trunc-normal 0.02, zero bias), and FAN-L-Hybrid's
+    classifier scaled by head_init_scale = 0.001."""
+    model = timm.create_model("fan_large_16_p4_hybrid", img_size=32, embed_dim=20, depth=1, num_heads=2,
+                              num_classes=1000)
+    stem = model.patch_embed
+    convs = [m for m in [*stem.stem.modules(), *stem.stages.modules()] if isinstance(m, torch.nn.Conv2d)]
+    assert len(convs) == 1 + 8 + 1  # stem conv, 3 + 5 depthwise convs, the downsample conv
+    for conv in convs:
+        assert conv.weight.std().item() == pytest.approx(0.02, rel=0.15)
+        assert torch.all(conv.bias == 0)
+    assert model.head.weight.std().item() == pytest.approx(0.02 * 0.001, rel=0.1)
+    assert torch.all(model.head.bias == 0)
+    base = timm.create_model("fan_base_16_p4_hybrid", img_size=32, embed_dim=20, depth=1, num_heads=2)
+    assert base.head.weight.std().item() == pytest.approx(0.02, rel=0.1)

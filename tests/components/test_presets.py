@@ -44,3 +44,56 @@ def test_every_preset_runs_at_tiny_size(name: str) -> None:
     assert timm.data.resolve_data_config({}, model=model)["input_size"] == (3, 16, 16)
     x = torch.randn(2, 3, 16, 16)
     check_model(model, x, 3, 2, 2)
+
+
+@pytest.mark.parametrize("name", ["robust_vit_tiny_p16_224", "robust_vit_digits_p4_32"])
+def test_small_preset_docstrings_state_their_size(name: str) -> None:
+    """The documented parameter count is the model's (the tiny one was once documented as 5.5M)."""
+    doc = inspect.getdoc(getattr(__import__("components.presets", fromlist=[name]), name))
+    assert f"({count_parameters(name) / 1e6:.{2 if 'tiny' in name else 1}f}M)" in doc
+
+
+def test_tiny_preset_is_not_deit_tiny() -> None:
+    model = timm.create_model("robust_vit_tiny_p16_224", num_classes=3, img_size=32)
+    assert model.cls_token is None and model.global_pool == "avg"
+    assert model.blocks[0].ls1.gamma.eq(1.0).all()  # LayerScale 1.0
+
+
+@pytest.mark.parametrize(
+    ("theirs", "ours"),
+    [
+        (dict(num_scales=4), dict(tap_dilations=(1, 2, 3))),
+        (dict(num_scales=1), dict(tap_dilations=())),
+        (dict(drop_connect_rate=0.1), dict(drop_path_rate=0.1)),
+        (dict(eta=0.5), dict(layer_scale_init=0.5)),
+        (dict(cls_attn_layers=1), dict(class_attn_layers=1)),
+        (dict(se_mlp=True), dict(mixer="fan_se")),
+        (dict(use_pos_embed=False), dict(pos_embed="none")),
+    ],
+)
+def test_authors_keyword_names_are_accepted(theirs: dict, ours: dict) -> None:
+    """Users of the published code type these names (FAN's create_model calls, TAP's --num-scales)."""
+    tiny = tiny_preset_kwargs("fan_tiny_12_p16_224")
+    torch.manual_seed(0)
+    a = timm.create_model("fan_tiny_12_p16_224", **tiny, **theirs)
+    torch.manual_seed(0)
+    b = timm.create_model("fan_tiny_12_p16_224", **tiny, **ours)
+    assert str(a) == str(b)
+    x = torch.randn(2, 3, 16, 16)
+    torch.testing.assert_close(a.eval()(x), b.eval()(x))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        (dict(num_scales=0), r"num_scales \(TAP's K.*must be an integer >= 1, got 0"),
+        (dict(num_scales=4, tap_dilations=(1, 2)), "num_scales and tap_dilations disagree"),
+        (dict(drop_connect_rate=0.1, drop_path_rate=0.2), "drop_connect_rate and drop_path_rate disagree"),
+        (dict(backbone=None, channel_dims=[16]), "channel_dims .* is not supported here: every block has width"),
+        (dict(sr_ratio=[1, 1]), "sr_ratio .* not supported here"),
+        (dict(embed_dims=16), r"unknown keyword argument 'embed_dims'; valid: .*embed_dim.*num_scales"),
+    ],
+)
+def test_unknown_or_unsupported_keywords_say_what_to_use(kwargs: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        timm.create_model("fan_tiny_12_p16_224", **kwargs)
