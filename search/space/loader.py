@@ -10,16 +10,16 @@ fixed values, its objectives, and its size.
 from __future__ import annotations
 
 import os
+import reprlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from search.errors import UserError
 from search.space import schema
 from search.space.schema import Field, Invalid
+from search.space.yaml_load import load_yaml
 
 # Flat TrialConfig key of a field, where it differs from the field's own name.
 FLAT_NAMES = {("model", "name"): "model_name"}
@@ -233,13 +233,7 @@ def load_space(path: str | os.PathLike) -> SearchSpace:
         raise UserError(f"{label}: file not found") from None
     except (IsADirectoryError, PermissionError, UnicodeDecodeError) as err:
         raise UserError(f"{label}: cannot read the file ({err.__class__.__name__}: {err})") from None
-    try:
-        document = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = getattr(err, "problem", None) or str(err)
-        raise UserError(f"{label}: not valid YAML: {where}{problem}") from None
+    document = load_yaml(text, label)  # strict: duplicate keys, self-referencing anchors, alias bombs, empty
     return parse_space(document, source=label, text=text, default_name=path.stem)
 
 
@@ -373,9 +367,9 @@ class _Parser:
         step = raw.get("step")
         if step is not None:
             ok = (isinstance(step, int) and not isinstance(step, bool) and step >= 1) if kind == "int" else (
-                isinstance(step, int | float) and not isinstance(step, bool) and step > 0)
+                isinstance(step, int | float) and not isinstance(step, bool) and 0 < step < float("inf"))
             if not ok:
-                raise self.fail(f"{path}.step", step, "an integer >= 1" if kind == "int" else "a number > 0")
+                raise self.fail(f"{path}.step", step, "an integer >= 1" if kind == "int" else "a finite number > 0")
             if log and step not in (None, 1):
                 raise self.fail(f"{path}.step", step, "no step with log: true (Optuna samples log ranges without steps)")
         return Param(name, path, kind, low=low, high=high, step=step, log=log, when=spec.when)
@@ -495,6 +489,26 @@ def _raw(value: Any) -> Any:
     return _plain(value)
 
 
+class _ShortRepr(reprlib.Repr):
+    """``repr`` that stops early in a big value (never builds all of it) and shows tuples as lists."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.maxlevel, self.maxlist, self.maxdict, self.maxstring, self.maxother = 4, 12, 12, 80, 80
+
+    def repr_tuple(self, x: tuple, level: int) -> str:
+        return self.repr_list(list(x[: self.maxlist + 1]), level)
+
+    def repr_dict(self, x: dict, level: int) -> str:  # in the file's order (reprlib sorts the keys)
+        if not x or level <= 0:
+            return "{...}" if x else "{}"
+        items = [f"{self.repr1(k, level - 1)}: {self.repr1(v, level - 1)}" for k, v in list(x.items())[: self.maxdict]]
+        return "{" + ", ".join(items + ["..."] * (len(x) > self.maxdict)) + "}"
+
+
+_SHORT = _ShortRepr()
+
+
 def _show(value: Any) -> str:
-    text = repr(_plain(value))
+    text = _SHORT.repr(value)
     return text if len(text) <= 80 else text[:77] + "..."

@@ -11,6 +11,7 @@ those packages' own registries, lazily, so that the lists are never written twic
 from __future__ import annotations
 
 import difflib
+import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -73,7 +74,7 @@ def integer(lo: int | None = None, hi: int | None = None) -> Checker:
 
 
 def number(lo: float | None = None, hi: float | None = None, *, lo_open: bool = False, hi_open: bool = False) -> Checker:
-    """A float (ints accepted) within the bounds."""
+    """A finite float (ints accepted) within the bounds (YAML's ``.nan`` and ``.inf`` are refused)."""
     bounds = _bounds_phrase(lo, hi, lo_open, hi_open)
     phrase = "a number" + (f" {bounds}" if bounds else "")
 
@@ -81,6 +82,8 @@ def number(lo: float | None = None, hi: float | None = None, *, lo_open: bool = 
         if not _is_number(value):
             raise Invalid(phrase)
         v = float(value)
+        if not math.isfinite(v):
+            raise Invalid(f"a finite number{f' {bounds}' if bounds else ''} (not .nan or .inf)")
         if lo is not None and (v < lo or (lo_open and v == lo)):
             raise Invalid(phrase)
         if hi is not None and (v > hi or (hi_open and v == hi)):

@@ -81,8 +81,38 @@ def test_show_prints_resolved_space_and_size(capsys):
     assert "corruptions:" in out and "gaussian_noise" in out  # 'benchmark' resolved to names
 
 
+def alias_bomb(levels: int = 9) -> str:
+    """BASE with a mixer list of nested aliases standing for 9**levels values in under 1 KB."""
+    rows = ["  mixer:", "    - &a0 [mlp, mlp, mlp, mlp, mlp, mlp, mlp, mlp, mlp]"]
+    rows += [f"    - &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, levels)]
+    return BASE.replace("  mixer: {choice: [mlp, fan]}", "\n".join(rows))
+
+
 # (case id, YAML text, substrings that the one-line message must contain)
 BAD = [
+    # ---- YAML that PyYAML reads silently, too slowly or not at all
+    ("duplicate_key", BASE.replace("  depth: 2\n", "  depth: 2\n  depth: 3\n"),
+     ["model.depth: line 7: duplicate key (first at line 6)", "each key once"]),
+    ("duplicate_section", BASE + "search: {num_trials: 2}\n", ["search: line 14: duplicate key (first at line 13)"]),
+    ("duplicate_flow_key", BASE.replace("train: {epochs: 2,", "train: {epochs: 1, epochs: 2,"),
+     ["train.epochs: line 11, column 20: duplicate key (first at line 11, column 9)"]),
+    ("self_referencing_anchor", BASE.replace("mixer: {choice: [mlp, fan]}", "mixer: &m [*m]"),
+     ["model.mixer[0]: line 8: the anchor &m is used inside its own value"]),
+    ("alias_bomb", alias_bomb(), ["model.mixer", "expand to more than 100,000 values", "alias bomb"]),
+    ("empty_file", "", ["the file is empty", "a mapping of sections"]),
+    ("comments_only", "# a space, some day\n", ["the file is empty"]),
+    ("explicit_null", "---\n", ["the file is empty"]),
+    # ---- values that validated, then failed every trial or the runner
+    ("nan_lr", BASE.replace("train: {epochs: 2,", "train: {epochs: 2, lr: .nan,"),
+     ["train.lr: given nan", "a finite number > 0.0 (not .nan or .inf)"]),
+    ("inf_in_range", BASE.replace("train: {epochs: 2,", "train: {epochs: 2, lr: {float: [1.0e-4, .inf]},"),
+     ["train.lr.float: given inf", "a finite number > 0.0"]),
+    ("inf_step", BASE.replace("train: {epochs: 2,", "train: {epochs: 2, lr: {float: [0.1, 0.5], step: .inf},"),
+     ["train.lr.step: given inf", "a finite number > 0"]),
+    ("nan_cpus", BASE + "resources: {cpus_per_trial: .nan}\n", ["resources.cpus_per_trial: given nan", "a finite number"]),
+    ("inf_cpus", BASE + "resources: {cpus_per_trial: .inf}\n", ["resources.cpus_per_trial: given inf", "a finite number"]),
+    ("nan_in_choice", BASE.replace("adl_weight: {choice: [0.0, 1.0]}", "adl_weight: {choice: [0.0, .nan]}"),
+     ["train.adl_weight.choice[1]: given nan", "a finite number >= 0.0"]),
     ("not_yaml", "model: {mixer: [mlp\n", ["not valid YAML", "line"]),
     ("not_mapping", "- a\n- b\n", ["must be a mapping of sections", "['a', 'b']"]),
     ("unknown_top_key", BASE + "serch: {}\n", ["serch: unknown key", "did you mean 'search'?"]),
@@ -166,6 +196,18 @@ def test_bad_space_file_exit_2_precise_message_no_ray(case, text, expected, tmp_
     for part in expected:
         assert part in err, f"{part!r} not in {err!r}"
     assert not ray.is_initialized()
+
+
+def test_alias_bomb_is_refused_fast(tmp_path, capsys):
+    # The message used to build the whole value (9**9 strings, 1 GB, 36 s) before cutting it short.
+    import time
+
+    path = write(tmp_path, alias_bomb())
+    assert path.stat().st_size < 1500
+    t0 = time.monotonic()
+    assert cli.main(["validate", str(path)]) == 2
+    assert time.monotonic() - t0 < 2.0
+    assert "alias bomb" in capsys.readouterr().err
 
 
 def test_missing_file(tmp_path, capsys):
