@@ -13,6 +13,12 @@ Ray's ``OptunaSearch`` tells Optuna whatever the last result of a trial holds. T
   configuration often on small discrete spaces. Once every configuration of a finite space
   (``space_size``) has finished, the first suggestion is taken: asking again could only repeat one
   (each ask and tell is a round trip to the study's database);
+- likewise never reruns a configuration that failed deterministically: a trial that reported
+  ``trial_failed`` (its model could not be built, its loss diverged: the same configuration and
+  seed fail again) is told ``FAIL`` with the user attr :data:`FAILED_ATTR` (the reason), and a later
+  suggestion equal to it is told ``FAIL`` too (with :data:`DUPLICATE_ATTR`, its twin's number) and
+  asked again. A trial that errored in Ray (a lost node, a killed worker) gets no such attr: its
+  configuration may be suggested and run again, as Ray's own retries run it again;
 - on restore, fails the Optuna trials that were asked for but that the restored Ray experiment does
   not know (asked after Ray's last snapshot): they would otherwise stay ``RUNNING`` for ever.
 """
@@ -29,6 +35,7 @@ from search.trial import protocol
 
 MAX_ASKS = 20
 DUPLICATE_ATTR = "duplicate_of"
+FAILED_ATTR = "failed_deterministically"  # the reason; a suggestion equal to such a trial is not run
 
 
 class SpaceSearch(OptunaSearch):
@@ -45,19 +52,24 @@ class SpaceSearch(OptunaSearch):
             ot_trial = self._ot_trials.get(trial_id)
             if ot_trial is None:
                 break
-            finished = self._ot_study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+            ended = self._ot_study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL))
+            finished = [t for t in ended if t.state == TrialState.COMPLETE or FAILED_ATTR in t.user_attrs]
             twin = _twin(ot_trial, finished)
             if twin is None or self._exhausted(finished):
                 break
-            # Record the repeat in the study with the twin's values, then ask for another point.
+            # Record the repeat in the study as its twin ended (values, or a failure), then ask again.
             ot_trial.set_user_attr(DUPLICATE_ATTR, twin.number)
-            self._ot_study.tell(ot_trial, twin.values)
+            if twin.state == TrialState.FAIL:
+                ot_trial.set_user_attr(FAILED_ATTR, twin.user_attrs[FAILED_ATTR])
+                self._ot_study.tell(ot_trial, state=TrialState.FAIL)
+            else:
+                self._ot_study.tell(ot_trial, twin.values)
             del self._ot_trials[trial_id]
             config = super().suggest(trial_id)
         return config
 
     def _exhausted(self, finished: list[optuna.trial.FrozenTrial]) -> bool:
-        """Every configuration of the (finite) space has finished."""
+        """Every configuration of the (finite) space has finished (or failed deterministically)."""
         size = getattr(self, "_space_size", None)  # None also in a searcher pickled before it existed
         return size is not None and len({_key(t.params) for t in finished}) >= size
 
@@ -68,6 +80,8 @@ class SpaceSearch(OptunaSearch):
         if self._already_finished(ot_trial.number):
             self._completed_trials.add(trial_id)
             return
+        if result and result.get(protocol.FAILED):  # our code failed: the configuration is not rerun
+            ot_trial.set_user_attr(FAILED_ATTR, str(result.get(protocol.ERROR) or "failed"))
         metrics = self.metric if isinstance(self.metric, list) else [self.metric]
         if result and result.get(protocol.FAILED):
             result, error = None, True

@@ -1,5 +1,6 @@
 """SpaceSearch: repeats of finished configurations are told from their twin and asked again, until
-every configuration of a finite space has finished (then asking again is a wasted round trip)."""
+every configuration of a finite space has finished (then asking again is a wasted round trip); a
+configuration that failed deterministically is not run again, one lost to Ray may be."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ import yaml
 
 from search.space import parse_space
 from search.space.sampling import SpaceSampler
-from search.tune.searcher import DUPLICATE_ATTR, MAX_ASKS, SpaceSearch
+from search.trial import protocol
+from search.tune.searcher import DUPLICATE_ATTR, FAILED_ATTR, MAX_ASKS, SpaceSearch
 
 SPACE = """
 name: two
@@ -77,3 +79,30 @@ def test_an_exhausted_space_takes_the_first_suggestion(space, tmp_path):
 def test_without_its_size_an_exhausted_space_asks_up_to_the_limit(space, tmp_path):
     _, asks = _run(_searcher(space, tmp_path, itertools.cycle(["mlp", "se"]), None), space, 3)
     assert asks == [1, 1, MAX_ASKS]
+
+
+def _study(tmp_path) -> optuna.Study:
+    return optuna.load_study(study_name="two", storage=f"sqlite:///{tmp_path / 'study.db'}")
+
+
+def test_a_configuration_that_failed_deterministically_is_not_run_again(space, tmp_path):
+    # Duplicates used to be matched against finished trials only: a build error or a divergence was
+    # trained again (and failed again) each time the sampler proposed it.
+    searcher = _searcher(space, tmp_path, ["mlp", "mlp", "se"], space.size())
+    assert searcher.suggest("t0")["mixer"] == "mlp"
+    searcher.on_trial_complete("t0", result={protocol.FAILED: 1, protocol.ERROR: "TrialDiverged: the loss is nan"})
+    assert searcher.suggest("t1")["mixer"] == "se"  # the repeat of the failure was not handed to Ray
+    failed, repeat, _ = _study(tmp_path).trials
+    assert failed.state == repeat.state == optuna.trial.TrialState.FAIL
+    assert failed.user_attrs[FAILED_ATTR] == repeat.user_attrs[FAILED_ATTR] == "TrialDiverged: the loss is nan"
+    assert repeat.user_attrs[DUPLICATE_ATTR] == failed.number and DUPLICATE_ATTR not in failed.user_attrs
+
+
+def test_a_configuration_lost_to_ray_may_run_again(space, tmp_path):
+    searcher = _searcher(space, tmp_path, ["mlp", "mlp"], space.size())
+    searcher.suggest("t0")
+    searcher.on_trial_complete("t0", error=True)  # the trial errored in Ray (a lost node): no verdict
+    assert searcher.suggest("t1")["mixer"] == "mlp"
+    errored, again = _study(tmp_path).trials
+    assert errored.state == optuna.trial.TrialState.FAIL and FAILED_ATTR not in errored.user_attrs
+    assert DUPLICATE_ATTR not in again.user_attrs
