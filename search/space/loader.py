@@ -442,6 +442,22 @@ class _Parser:
             raise self.fail("search.scheduler.grace_period", sched["grace_period"],
                             f"an integer < train.epochs ({train['epochs']}): a trial can be stopped only "
                             "before its last epoch")
+        # Values that every trial would fail on (issue 13): a mixer list is one mixer per block, the
+        # convnext stem's two stride-2 stages need a patch divisible by 4; digits take no path.
+        mixers = [m for m in _values(model["mixer"]) or () if isinstance(m, tuple)]
+        for d in [d for d in depths or () if isinstance(d, int)]:
+            for m in mixers:
+                if len(m) != d:
+                    raise self.fail("model.mixer", _raw(model["mixer"]), f"one mixer name, or one per block: "
+                                    f"{d} for model.depth {d} (given {len(m)})")
+        if "convnext" in (_values(model["stem"]) or ()):
+            for p in [p for p in patches or () if isinstance(p, int)]:
+                if p % 4:
+                    raise self.fail("model.patch_size", _raw(model["patch_size"]), "patch sizes divisible by 4 "
+                                    f"with model.stem 'convnext' (its two stride-2 stages; {p} % 4 != 0)")
+        if data["dataset"] == "digits" and data["path"]:
+            raise self.fail("data.path", data["path"], "null for data.dataset 'digits' (the digits ship with "
+                            "scikit-learn; the path would be ignored)")
         res = sections["resources"]
         if res["num_cpus"] is not None and res["num_cpus"] < res["cpus_per_trial"]:
             raise self.fail("resources.num_cpus", res["num_cpus"], f"at least resources.cpus_per_trial ({res['cpus_per_trial']:g})")

@@ -111,6 +111,19 @@ BAD = [
      ["train.lr.step: given inf", "a finite number > 0"]),
     ("nan_cpus", BASE + "resources: {cpus_per_trial: .nan}\n", ["resources.cpus_per_trial: given nan", "a finite number"]),
     ("inf_cpus", BASE + "resources: {cpus_per_trial: .inf}\n", ["resources.cpus_per_trial: given inf", "a finite number"]),
+    ("mixer_list_shorter_than_depth", BASE.replace("mixer: {choice: [mlp, fan]}", "mixer: [mlp, fan, se]"),
+     ["model.mixer: given ['mlp', 'fan', 'se']", "one per block: 2 for model.depth 2 (given 3)"]),
+    ("mixer_list_vs_searched_depth", BASE.replace("mixer: {choice: [mlp, fan]}", "mixer: [mlp, fan]")
+     .replace("depth: 2", "depth: {choice: [2, 3]}").replace("tap: {choice: [false, true]}", "tap: false")
+     .replace("  tap_dilations: {choice: [[1, 2], [1, 2, 3]]}\n", ""),
+     ["model.mixer: given ['mlp', 'fan']", "3 for model.depth 3 (given 2)"]),
+    ("convnext_patch_not_divisible_by_4", BASE.replace("patch_size: 4", "patch_size: 2").replace("depth: 2", "depth: 2\n  stem: convnext"),
+     ["model.patch_size: given 2", "divisible by 4 with model.stem 'convnext'"]),
+    ("convnext_in_choice_patch_6", BASE.replace("image_size: 16", "image_size: 12").replace("patch_size: 4", "patch_size: {choice: [4, 6]}")
+     .replace("depth: 2", "depth: 2\n  stem: {choice: [linear, convnext]}"),
+     ["model.patch_size: given {'choice': [4, 6]}", "stages; 6 % 4 != 0)"]),
+    ("digits_with_path", BASE.replace("dataset: digits,", "dataset: digits, path: data/digits,"),
+     ["data.path: given 'data/digits'", "null for data.dataset 'digits'"]),
     ("nan_in_choice", BASE.replace("adl_weight: {choice: [0.0, 1.0]}", "adl_weight: {choice: [0.0, .nan]}"),
      ["train.adl_weight.choice[1]: given nan", "a finite number >= 0.0"]),
     ("not_yaml", "model: {mixer: [mlp\n", ["not valid YAML", "line"]),
