@@ -8,13 +8,17 @@
    mixer against the plain configuration.
 3. TAP's pooling (fixed-weight depthwise dilated convs) against the published unfold formulation,
    at the model's token grid: time and peak memory of forward+backward.
+4. Mixed precision: the plain, TAP and ``fan`` configurations under ``torch.autocast(dtype=bfloat16)``
+   against the same model in fp32 (``--amp-device`` cpu by default).
+5. The whole FAN-B-Hybrid training step (full size, 224 px) with TAP (K = 4) in every block against
+   the same model without TAP, in fp32 and under bf16 autocast (``--fan-rounds 0`` skips it).
 
 The models are timed round-robin (one step of each per round, in a shuffled order) and every ratio
 is the median over rounds of the ratio within a round, so that load from other processes hits all
 of them alike. Peak memory: on CUDA ``max_memory_allocated``; on CPU
 the glibc heap in use (``mallinfo2``) sampled after every aten op, relative to the start.
 
-    python benchmarks/bench_components.py                     # CPU, small size
+    python benchmarks/bench_components.py --threads 1         # CPU, small size
     python benchmarks/bench_components.py --device cuda --img-size 224 --batch-size 64 --depth 12
 """
 
@@ -55,6 +59,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--fan-batch-size", type=int, default=2, help="batch of the FAN-B-Hybrid steps")
+    p.add_argument("--fan-rounds", type=int, default=5, help="timed rounds of the FAN-B-Hybrid steps (0: skip)")
     return p.parse_args(argv)
 
 
@@ -179,10 +185,14 @@ def peak_memory(fn: Callable[[], None], device: torch.device) -> int:
     return mode.peak
 
 
-def train_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> Callable[[], None]:
+def train_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
+               amp: torch.dtype | None = None) -> Callable[[], None]:
+    """Forward, cross-entropy and backward; under ``torch.autocast(amp)`` when ``amp`` is a dtype."""
     def step() -> None:
         model.zero_grad(set_to_none=True)
-        F.cross_entropy(model(x), y).backward()
+        with torch.autocast(x.device.type, dtype=amp or torch.bfloat16, enabled=amp is not None):
+            loss = F.cross_entropy(model(x).float(), y)
+        loss.backward()
 
     return step
 
@@ -253,7 +263,50 @@ def main(argv: list[str] | None = None) -> int:
     print(f"| depthwise conv (ours) | {conv_t * 1e3:.2f} | {conv_m / 2**20:.1f} |")
     print(f"| unfold (published) | {unf_t * 1e3:.2f} | {unf_m / 2**20:.1f} |")
     print(f"\nunfold / ours: time {tap_ratio:.2f}x, peak memory {unf_m / max(conv_m, 1):.2f}x")
+
+    # ---- bf16 autocast against fp32, same models, same batch ----
+    amp_steps = {}
+    for name in ("plain", "TAP K=4", "mixer fan"):
+        amp_steps[f"{name} fp32"] = train_step(models[name], x, y)
+        amp_steps[f"{name} bf16"] = train_step(models[name], x, y, torch.bfloat16)
+    amp_times = time_round_robin(amp_steps, args.steps, args.warmup, device)
+    print("\nbf16 autocast against fp32 (same model and batch):\n")
+    print("| model | fp32 ms | bf16 ms | bf16 / fp32 |")
+    print("|---|---|---|---|")
+    for name in ("plain", "TAP K=4", "mixer fan"):
+        print(f"| {name} | {statistics.median(amp_times[name + ' fp32']) * 1e3:.1f} | "
+              f"{statistics.median(amp_times[name + ' bf16']) * 1e3:.1f} | "
+              f"{paired_ratio(amp_times, name + ' bf16', name + ' fp32'):.3f}x |")
+
+    if args.fan_rounds:
+        fan_hybrid_step(args, device)
     return 0
+
+
+def fan_hybrid_step(args: argparse.Namespace, device: torch.device) -> None:
+    """Section 5: FAN-B-Hybrid with and without TAP (K = 4, every block), fp32 and bf16, side by side."""
+    import timm
+
+    fan = {"FAN-B-Hybrid": timm.create_model("fan_base_16_p4_hybrid", num_classes=args.num_classes),
+           "TAP-FAN-B-Hybrid": timm.create_model("tap_fan_base_16_p4_hybrid", num_classes=args.num_classes)}
+    fx = torch.randn(args.fan_batch_size, 3, 224, 224, device=device)
+    fy = torch.randint(0, args.num_classes, (args.fan_batch_size,), device=device)
+    steps = {}
+    for name, model in fan.items():
+        model.to(device).train()
+        steps[f"{name} fp32"] = train_step(model, fx, fy)
+        steps[f"{name} bf16"] = train_step(model, fx, fy, torch.bfloat16)
+    times = time_round_robin(steps, args.fan_rounds, 1, device)
+    params = {name: sum(p.numel() for p in m.parameters()) / 1e6 for name, m in fan.items()}
+    print(f"\nWhole training step, FAN-B-Hybrid at 224 px (14x14 tokens), batch {args.fan_batch_size}, "
+          f"{params['FAN-B-Hybrid']:.1f}M vs {params['TAP-FAN-B-Hybrid']:.1f}M parameters; "
+          f"median of {args.fan_rounds} round-robin rounds after 1 warm-up:\n")
+    print("| precision | without TAP s/step | with TAP s/step | with / without (target <= 1.05) |")
+    print("|---|---|---|---|")
+    for prec in ("fp32", "bf16"):
+        ratio = paired_ratio(times, f"TAP-FAN-B-Hybrid {prec}", f"FAN-B-Hybrid {prec}")
+        print(f"| {prec} | {statistics.median(times[f'FAN-B-Hybrid {prec}']):.2f} | "
+              f"{statistics.median(times[f'TAP-FAN-B-Hybrid {prec}']):.2f} | {ratio:.3f}x |")
 
 
 if __name__ == "__main__":
