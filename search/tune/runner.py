@@ -2,7 +2,9 @@
 
 ``run_search(space)`` does, in order:
 
-1. checks that the run folder holds the same space (a changed space cannot resume);
+1. checks that the run folder holds the same space (a changed space cannot resume) and, before
+   anything starts, that this machine has what the space names (``data.path``, folders it can write,
+   a tracking store that answers: :mod:`search.tune.preflight`);
 2. starts Ray locally (small: the space's CPUs, no dashboard, no idle workers) or joins ``address``;
    meanwhile it checks that the MLflow store answers and the data sets load, and builds the search's
    corrupted test set once (cached; every trial reads the same images): a failure there stops Ray
@@ -26,7 +28,7 @@ import os
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
@@ -35,6 +37,7 @@ from search.errors import UserError
 from search.results.records import TrialRecord, load_records
 from search.space import SearchSpace
 from search.tune.interrupt import WORKER_SETUP_HOOK, Interruption
+from search.tune.preflight import discard, first_missing, preflight
 
 STUDY_DB = "optuna.db"
 SPACE_COPY = "space.yaml"
@@ -87,6 +90,8 @@ def run_search(
     out = stream or sys.stdout
     run_folder = space.run_folder
     _check_same_space(space, run_folder)
+    preflight(space, tracking_uri)  # what this machine lacks (data, folders, tracking): before anything starts
+    new_folder = first_missing(run_folder)  # what this call creates, and removes should setup fail
     print(f"search {space.name}: {len(space.params)} searched parameters ({space.size_text()}), "
           f"{space.search['num_trials']} trials, run folder {run_folder}", file=out, flush=True)
     timings: dict[str, float] = {}
@@ -107,6 +112,8 @@ def run_search(
         except BaseException:
             if started_ray:
                 _stop_ray()
+            wait([preparing, tracking])
+            discard(new_folder)  # a search that never started leaves no run folder
             raise
     timings["prepare_s"] = time.monotonic() - t0
     run_folder.mkdir(parents=True, exist_ok=True)
@@ -211,6 +218,9 @@ def _prepare(space: SearchSpace, progress: bool):
         train, test = load_data(context)
     except (ValueError, FileNotFoundError, NotADirectoryError) as err:
         raise UserError(f"{space.source}: data: {err}") from None
+    if space.eval["subset"] is not None and space.eval["subset"] > len(test):
+        raise UserError(f"{space.source}: eval.subset: given {space.eval['subset']}; expected at most the "
+                        f"{len(test)} images of the test set (data.test_split {space.data['test_split']!r})")
     try:
         corrupted = judging_set(context, test, progress)
     except ValueError as err:
@@ -222,6 +232,8 @@ def _tracker(space: SearchSpace, run_folder: Path, tracking_uri: str | None):
     """The MLflow tracker, checked reachable before anything starts."""
     from search.tracking import SearchTracker
 
+    # Not two INFO lines on stderr ("Creating initial MLflow database tables...") for each new store.
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
     tracker = SearchTracker(run_folder, space, tracking_uri)
     tracker.check_reachable()
     return tracker

@@ -211,6 +211,84 @@ def test_bad_space_file_exit_2_precise_message_no_ray(case, text, expected, tmp_
     assert not ray.is_initialized()
 
 
+# Files that validate but name what this machine lacks: `search run` refuses them before anything
+# starts (no Ray, no data, no run folder). {tmp} holds `afile` (a regular file) and `imgs/` (empty).
+BAD_TO_RUN = [
+    ("data_path_missing", BASE.replace("dataset: digits,", "dataset: cifar10, path: {tmp}/nope,"),
+     ["data.path: given '{tmp}/nope'", "expected the data set's root folder", "does not exist"]),
+    ("data_path_is_a_file", BASE.replace("dataset: digits,", "dataset: cifar10, path: {tmp}/afile,"),
+     ["data.path: given '{tmp}/afile'", "is not a folder"]),
+    ("imagefolder_without_split", BASE.replace("dataset: digits,", "dataset: imagefolder, path: {tmp}/imgs,"),
+     ["data.train_split: given 'train'", "a sub-folder of data.path ({tmp}/imgs/train does not exist)"]),
+    ("storage_under_a_file", BASE + "storage: {tmp}/afile/runs\n",
+     ["storage: given '{tmp}/afile/runs'", "a folder the search can write ({tmp}/afile is a file, not a folder"]),
+    ("storage_local_under_a_file", BASE + "storage: {path: 's3://bucket/x', local: {tmp}/afile/runs}\n",
+     ["storage.local: given '{tmp}/afile/runs'", "is a file"]),
+    ("cache_dir_under_a_file", BASE.replace("severities: [1, 3]}", "severities: [1, 3], cache_dir: {tmp}/afile/c}"),
+     ["eval.cache_dir: given '{tmp}/afile/c'", "is a file"]),
+]
+
+
+@pytest.fixture
+def no_ray(monkeypatch):
+    """Starting Ray fails the test: these files must be refused before."""
+    def refuse(*args, **kwargs):
+        raise AssertionError("Ray was started")
+
+    monkeypatch.setattr("search.tune.runner._start_ray", refuse)
+
+
+def _machine(tmp_path: Path) -> Path:
+    (tmp_path / "afile").write_text("not a folder\n")
+    (tmp_path / "imgs").mkdir()
+    return tmp_path
+
+
+@pytest.mark.parametrize("case, text, expected", BAD_TO_RUN, ids=[c[0] for c in BAD_TO_RUN])
+def test_run_refuses_what_the_machine_lacks_before_anything_starts(case, text, expected, tmp_path, capsys, no_ray):
+    tmp = _machine(tmp_path)
+    if "storage:" not in text:
+        text += f"storage: {tmp}/runs\n"
+    path = write(tmp, text.replace("{tmp}", str(tmp)), f"{case}.yaml")
+    assert cli.main(["run", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith(f"search run: error: {path}: "), err
+    for part in expected:
+        assert part.replace("{tmp}", str(tmp)) in err, f"{part!r} not in {err!r}"
+    assert sorted(p.name for p in tmp.iterdir()) == sorted(["afile", "imgs", path.name])  # nothing created
+
+
+def test_an_unreachable_tracking_uri_is_reported_at_once(tmp_path, capsys, no_ray, monkeypatch):
+    # It was reported after Ray had started and the corrupted set was built (27 s).
+    import socket
+    import time
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    with socket.socket() as sock:  # a port that nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    path = write(tmp_path, BASE + f"storage: {tmp_path}/runs\n")
+    t0 = time.monotonic()
+    assert cli.main(["run", str(path), "--tracking-uri", f"http://127.0.0.1:{port}"]) == 2
+    assert time.monotonic() - t0 < 20  # (loading the space and importing MLflow take most of it)
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "cannot reach the MLflow tracking store" in err, err
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.slow
+def test_eval_subset_larger_than_the_test_set_stops_before_any_trial_and_leaves_no_run_folder(tmp_path, capsys):
+    # The digits' test split has 360 images: a subset of 1000 was silently all of them. Only the loaded
+    # data set knows its size, so this is found once Ray is up; the run folder made meanwhile goes.
+    text = BASE.replace("test_subset: 40}", "test_subset: null}").replace("severities: [1, 3]}", "severities: [1, 3], subset: 1000}")
+    path = write(tmp_path, text + f"storage: {tmp_path}/runs\n")
+    assert cli.main(["run", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    assert "eval.subset: given 1000; expected at most the 360 images of the test set" in err
+    assert not (tmp_path / "runs").exists()
+
+
 def test_alias_bomb_is_refused_fast(tmp_path, capsys):
     # The message used to build the whole value (9**9 strings, 1 GB, 36 s) before cutting it short.
     import time
