@@ -86,7 +86,7 @@ class LiveView(Callback):
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         if self.first_start is None:
             self.first_start = time.monotonic()
-        params = "  ".join(f"{k}={trial.config.get(k)}" for k in self.searched if k in trial.config)
+        params = "  ".join(f"{k}={_shown(trial.config.get(k))}" for k in self.searched if k in trial.config)
         self._print(trials, f"{trial.trial_id} started   {params}")
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
@@ -112,3 +112,11 @@ class LiveView(Callback):
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self.last_end = time.monotonic()
         self._print(trials, f"{trial.trial_id} errored (Ray): see its error file in {trial.path}")
+
+
+def _shown(value: Any) -> str:
+    """A parameter as the space file writes it: a sequence as ``[1, 2]``, whether the trial's config
+    holds a tuple (a new trial's sample) or a list (a resumed trial's config, read back)."""
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_shown(v) for v in value) + "]"
+    return str(value)
