@@ -59,7 +59,7 @@ class LocalCluster:
         self.cpus_per_node = cpus_per_node
         self.gpus_per_node = gpus_per_node
         self.head_cpus = head_cpus
-        self.code_path = str(Path(code_path or Path(__file__).resolve().parents[1]))
+        self.code_path = str(Path(code_path or Path(__file__).resolve().parents[2]))  # the checkout
         self._cluster: Any = None
         self._nodes: dict[str, Any] = {}  # node_ip -> ray._private.node.Node
         self._next_host = FIRST_WORKER_HOST
