@@ -10,27 +10,48 @@ resetting, so a retry could never get an actor anyway. Here the trial is no long
 its actor is lost, and the second report of the same failure is ignored: the trial is retried on a
 new actor, counted against ``search.max_failures`` like any infrastructure failure.
 
-:func:`install` makes ``tune.Tuner`` use the fixed controller (``ray.tune.tune.TuneController``
-is the class that ``Tuner.fit`` instantiates); ``tests/search/test_distributed.py`` kills a node
-right after its trial finished, which without the fix leaves a trial failed.
+:func:`installed` makes ``Tuner.fit`` use the fixed controller (``ray.tune.tune.TuneController``
+is the class that ``Tuner.fit`` instantiates) for the duration of a ``with`` block, and only on the
+Ray versions it was verified on (:data:`VERIFIED_RAY`); elsewhere Ray Tune is left as it is.
+``tests/search/test_distributed.py`` kills a node right after its trial finished, which without the
+fix leaves a trial failed.
 """
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 _HANDLED = "_search_reuse_handled"  # set on an exception the actor-failure callback has dealt with
 
 
-def install() -> None:
-    """Make Ray Tune's ``run`` (behind ``Tuner.fit``) use the fixed controller; a Ray Tune whose
-    controller lacks the two methods it overrides is left as it is."""
+# Ray versions (major.minor) whose TuneController has the double handling, fixed and tested here.
+VERIFIED_RAY = ("2.60",)
+
+
+def applies(version: str) -> bool:
+    """Whether the fix is for this Ray version."""
+    return ".".join(version.split(".")[:2]) in VERIFIED_RAY
+
+
+@contextmanager
+def installed() -> Iterator[bool]:
+    """Within the block, Ray Tune's ``run`` (behind ``Tuner.fit``) uses the fixed controller; yields
+    whether it does (False on an unverified Ray version, or a controller without the two methods)."""
+    import ray
     import ray.tune.tune as tune_module
 
     stock = tune_module.TuneController
-    if all(hasattr(stock, name) for name in ("_actor_failed", "_trial_task_failure")):
-        tune_module.TuneController = _controller_class()
+    if not applies(ray.__version__) or not all(hasattr(stock, n) for n in ("_actor_failed", "_trial_task_failure")):
+        yield False
+        return
+    tune_module.TuneController = _controller_class()
+    try:
+        yield True
+    finally:
+        tune_module.TuneController = stock
 
 
 @functools.cache
