@@ -70,7 +70,7 @@ def run_once(nodes: int, args: argparse.Namespace, work: Path, tag: int) -> dict
     from support.local_cluster import LocalCluster
 
     from search.space import parse_space
-    from search.trial.train import TrialContext, prepare
+    from search.trial.context import TrialContext, prepare
     from search.tune.runner import run_search
 
     subset = "null" if args.train_subset is None else args.train_subset

@@ -104,8 +104,8 @@ _REFUSED_KWARGS: dict[str, str] = {
 }
 
 # Keyword arguments that timm.create_model hands to every entrypoint; build_model_with_cfg takes them.
-_TIMM_BUILD_KWARGS = ("pretrained_cfg", "pretrained_cfg_overlay", "cache_dir", "features_only", "out_indices",
-                      "feature_cls", "feature_cfg")
+_TIMM_BUILD_KWARGS = ("pretrained_cfg", "pretrained_cfg_overlay", "pretrained_model_args", "cache_dir",
+                      "features_only", "out_indices", "feature_cls", "feature_cfg")
 _MODEL_KWARGS = tuple(inspect.signature(RobustViT).parameters)
 
 
@@ -146,16 +146,23 @@ def translate_author_kwargs(kwargs: dict[str, Any]) -> tuple[dict[str, Any], boo
     return out, bool(out.pop("use_checkpoint", False))
 
 
+def _local_weights(pretrained_cfg: Any) -> bool:
+    """True when timm handed over a cfg that points at weights on disk (``local-dir:`` or ``file``)."""
+    get = pretrained_cfg.get if isinstance(pretrained_cfg, dict) else lambda k: getattr(pretrained_cfg, k, None)
+    return pretrained_cfg is not None and bool(get("file") or get("state_dict"))
+
+
 def _create(name: str, pretrained: bool, **kwargs: Any) -> RobustViT:
     """Build preset ``name`` with ``kwargs`` overriding its defaults, as timm builds its own models."""
-    if pretrained:
-        raise ValueError(f"{name} has no pretrained weights (nothing is downloaded); use pretrained=False")
+    if pretrained and not _local_weights(kwargs.get("pretrained_cfg")):
+        raise ValueError(f"{name} has no pretrained weights (nothing is downloaded); use pretrained=False, "
+                         "or load a folder of weights with timm.create_model('local-dir:FOLDER', pretrained=True)")
     kwargs, grad_checkpointing = translate_author_kwargs(kwargs)
     kwargs = {**PRESET_KWARGS[name], **kwargs}
     # features_only=True: timm's FeatureGetterNet over forward_intermediates, by default the last 3 blocks.
     depth = kwargs.get("depth", 12)
     model = build_model_with_cfg(
-        RobustViT, name, pretrained=False,
+        RobustViT, name, pretrained=pretrained,  # True only for local weights: timm's loader reads them
         feature_cfg=dict(out_indices=min(3, depth) if isinstance(depth, int) else 3, feature_cls="getter"),
         **kwargs,
     )

@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "eval",
     "pareto",
     "sync",
+    "export",
 )
 
 

@@ -1,11 +1,15 @@
-"""``search eval MODEL``: judge a checkpoint or a timm model on clean and corrupted test images.
+"""``search eval MODEL``: judge a trial's checkpoint, a saved model or a timm model under corruptions.
 
-MODEL is either a ``.pt`` checkpoint or a timm model name. A checkpoint is a ``torch.save``'d dict
-with ``model_name`` (a timm name), ``model_kwargs`` (dict of ``timm.create_model`` keyword
-arguments) and the weights under ``state_dict`` or ``model`` (the search's trial checkpoints have
-this form). A model name is built with ``--model-kwargs`` (JSON) and untrained weights unless the
-name has pretrained weights on disk (nothing downloads). ``components`` is imported first, so the
-zoo's names (``robust_vit_digits_p4_32``, ...) work.
+MODEL is one of:
+
+- a trial checkpoint (its folder, or the ``trial.pt`` / ``trial.json`` in it): the model is rebuilt
+  from the checkpoint's spec, and it is judged **as the trial was** (same data, test images,
+  corruption table, severities, subset, seed and mCE normalisation, all read from ``trial.json``),
+  so the report reproduces the trial's logged objectives; any option given overrides its setting;
+- a ``.pt`` dict with ``model_name`` (a timm name), ``model_kwargs`` and the weights under
+  ``state_dict`` or ``model``, read with ``weights_only=True``;
+- a timm model name, built with ``--model-kwargs`` (JSON) and untrained weights unless the name has
+  weights on disk (nothing downloads). ``components`` is imported first, so the zoo's names work.
 
 The corrupted test set is built once and cached (``--cache-dir``), or a pre-made benchmark is read
 with ``--corrupted-data`` (ImageNet-C folder or CIFAR-10-C/100-C ``.npy`` folder). The report is
@@ -15,118 +19,173 @@ printed as a table; ``--json FILE`` also writes the flat metric dict.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from pathlib import Path
+from typing import Any
 
 from search.errors import UserError
 
 NAME = "eval"
-HELP = "Judge a checkpoint or timm model under common corruptions and print a robustness report."
+HELP = "Judge a trial checkpoint, a saved model or a timm model under common corruptions."
+
+# Settings of a model name or a plain .pt file when an option is not given (a trial checkpoint
+# carries its own). ``auto``: the table from the image size, the normalisation from the table.
+DEFAULTS = {
+    "dataset": "digits", "data_path": None, "split": "test", "image_size": 32, "corruptions": "benchmark",
+    "severities": "1,2,3,4,5", "table": "auto", "subset": None, "seed": 0, "backend": "torch",
+    "corrupted_data": None, "normalization": "auto", "batch_size": 256,
+}
+
+
+# Options that set a field of the judging context as they are, and the two paths among them.
+OPTION_FIELDS = {"dataset": "dataset", "split": "test_split", "image_size": "image_size", "subset": "eval_subset",
+                 "seed": "eval_seed", "backend": "backend", "batch_size": "eval_batch_size"}
+PATH_FIELDS = {"data_path": "path", "corrupted_data": "benchmark_path"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("model", metavar="MODEL", help="a .pt checkpoint or a timm model name")
+    parser.add_argument("model", metavar="MODEL", help="a trial checkpoint (folder), a .pt file or a timm model name")
     parser.add_argument("--model-kwargs", default="{}", metavar="JSON",
                         help="keyword arguments for timm.create_model, as JSON (model names only)")
-    parser.add_argument("--dataset", default="digits", help="digits | cifar10 | cifar100 | imagefolder")
-    parser.add_argument("--data-path", default=None, help="folder of the data set (not needed for digits)")
-    parser.add_argument("--split", default="test", help="clean split to judge on (imagefolder: e.g. val)")
-    parser.add_argument("--image-size", type=int, default=32, help="image side in pixels (default 32)")
-    parser.add_argument("--corruptions", default="benchmark",
-                        help="benchmark (15) | extra (4) | all (19) | comma-separated names")
-    parser.add_argument("--severities", default="1,2,3,4,5", help="comma-separated severities 1..5")
-    parser.add_argument("--table", default="auto", choices=["auto", "imagenet", "cifar10"],
-                        help="corruption parameters; auto = cifar10 below 128 px, else imagenet")
-    parser.add_argument("--subset", type=int, default=None,
-                        help="corrupt a seeded random subset of this many test images (default: all)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the subset and the corruptions")
+    # Judging options default to None: a trial checkpoint's own setting, else DEFAULTS.
+    parser.add_argument("--dataset", help="digits | cifar10 | cifar100 | imagefolder (default: digits)")
+    parser.add_argument("--data-path", help="folder of the data set (not needed for digits)")
+    parser.add_argument("--split", help="clean split to judge on (default: test; imagefolder: e.g. val)")
+    parser.add_argument("--image-size", type=int, help="image side in pixels (default 32)")
+    parser.add_argument("--corruptions", help="benchmark (15, the default) | extra (4) | all (19) | comma-separated names")
+    parser.add_argument("--severities", help="comma-separated severities 1..5 (default: all five)")
+    parser.add_argument("--table", choices=["auto", "imagenet", "cifar10"],
+                        help="corruption parameters; auto (default) = cifar10 below 128 px, else imagenet")
+    parser.add_argument("--subset", type=int, help="corrupt a seeded random subset of this many test images")
+    parser.add_argument("--seed", type=int, help="seed of the subset and the corruptions (default 0)")
     parser.add_argument("--cache-dir", default=".cache/corrupted", help="where corrupted sets are cached")
-    parser.add_argument("--backend", default="torch", choices=["torch", "reference"],
+    parser.add_argument("--backend", choices=["torch", "reference"],
                         help="corruption engine (reference = imagecorruptions, ImageNet table only)")
-    parser.add_argument("--corrupted-data", default=None, metavar="PATH",
+    parser.add_argument("--corrupted-data", metavar="PATH",
                         help="read a pre-made benchmark (ImageNet-C folder or CIFAR-10-C folder) instead")
-    parser.add_argument("--normalization", default="auto",
-                        help="alexnet | none | a baseline .json/.csv file; auto = alexnet for the imagenet "
-                             "table, none (CIFAR convention) otherwise")
-    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--normalization",
+                        help="alexnet | none | a baseline .json/.csv file; auto (default) = alexnet for the "
+                             "imagenet table, none (CIFAR convention) otherwise")
+    parser.add_argument("--batch-size", type=int, help="judging batch size (default 256)")
     parser.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N")
     parser.add_argument("--json", default=None, metavar="FILE", help="also write the flat metrics as JSON")
     parser.add_argument("--no-progress", action="store_true", help="no progress line while building")
 
 
-def _load_model(args: argparse.Namespace, num_classes: int):
+# ---- the model ------------------------------------------------------------------------------------
+def _trial_checkpoint(args: argparse.Namespace):
+    """(model, judging settings) of a trial checkpoint, or None when MODEL is not one."""
+    from search.trial import checkpoint
+
+    if not checkpoint.is_trial_checkpoint(args.model):
+        return None
+    try:
+        _, model, meta = checkpoint.load_trial_checkpoint(args.model)
+    except (ValueError, KeyError, RuntimeError, OSError) as err:
+        raise UserError(f"{args.model}: not a readable trial checkpoint ({str(err).splitlines()[0]})") from None
+    return model, meta["judging"]
+
+
+def _plain_model(args: argparse.Namespace, num_classes: int):
     import timm
     import torch
 
-    try:
-        import components  # noqa: F401  (registers the zoo with timm)
-    except ImportError:
-        pass
+    import components  # noqa: F401  (registers the zoo with timm)
+
     path = Path(args.model)
+    state = None
     if path.suffix == ".pt" or path.is_file():
         if not path.is_file():
             raise UserError(f"checkpoint {path} does not exist")
         try:
             ckpt = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as err:
-            raise UserError(f"{path}: not a readable torch checkpoint ({err})") from err
+            raise UserError(f"{path}: not a readable torch checkpoint ({str(err).splitlines()[0]})") from None
         state = ckpt.get("state_dict", ckpt.get("model")) if isinstance(ckpt, dict) else None
         if not isinstance(ckpt, dict) or "model_name" not in ckpt or state is None:
-            raise UserError(f"{path}: a checkpoint must be a dict with 'model_name', 'model_kwargs' and "
-                            "'state_dict' (or 'model')")
+            raise UserError(f"{path}: a checkpoint must be a trial checkpoint folder, or a dict with 'model_name', "
+                            "'model_kwargs' and 'state_dict' (or 'model')")
         name, kwargs = ckpt["model_name"], dict(ckpt.get("model_kwargs") or {})
     else:
-        name, state = args.model, None
+        name = args.model
         try:
             kwargs = json.loads(args.model_kwargs)
         except json.JSONDecodeError as err:
-            raise UserError(f"--model-kwargs is not valid JSON: {err}") from err
+            raise UserError(f"--model-kwargs is not valid JSON: {err}") from None
         if not isinstance(kwargs, dict):
             raise UserError(f"--model-kwargs must be a JSON object, got {args.model_kwargs!r}")
         kwargs.setdefault("num_classes", num_classes)
     if not timm.is_model(name):
-        raise UserError(f"unknown model {name!r}: not a timm model name nor a .pt checkpoint file")
+        raise UserError(f"unknown model {name!r}: not a timm model name nor a checkpoint")
     try:
         model = timm.create_model(name, **kwargs)
     except Exception as err:
-        raise UserError(f"cannot build {name} with {kwargs}: {err}") from err
+        raise UserError(f"cannot build {name} with {kwargs}: {err}") from None
     if state is not None:
         try:
             model.load_state_dict(state)
         except RuntimeError as err:
-            raise UserError(f"{path}: weights do not fit {name}: {str(err).splitlines()[0]}") from err
+            raise UserError(f"{path}: weights do not fit {name}: {str(err).splitlines()[0]}") from None
     return model
 
 
-def run(args: argparse.Namespace) -> int:
-    from evaluation.corrupted_set import build_corrupted_set
+# ---- the judging settings ---------------------------------------------------------------------------
+def _context(args: argparse.Namespace, saved: dict[str, Any] | None):
+    """The judging context: a checkpoint's own settings (or DEFAULTS), with the options given on top."""
     from evaluation.corruptions import parse_corruptions
-    from evaluation.data import load_dataset
-    from evaluation.data.corrupted_benchmarks import load_corrupted_benchmark
-    from evaluation.report import evaluate
+    from search.trial.context import TrialContext
+
+    given = {k: getattr(args, k) for k in DEFAULTS if getattr(args, k) is not None}
+    if saved is not None:
+        ctx = TrialContext.from_judging(saved, cache_dir=args.cache_dir)
+    else:
+        o = {**DEFAULTS, **given}
+        ctx = TrialContext.from_judging(
+            {"dataset": o["dataset"], "path": None, "image_size": o["image_size"], "train_split": "train",
+             "test_split": "test", "train_subset": None, "test_subset": None, "data_seed": 0,
+             "corruptions": (), "severities": (), "table": "", "normalization": "", "eval_subset": None,
+             "eval_seed": 0, "eval_batch_size": 256, "backend": "torch"},
+            cache_dir=args.cache_dir)
+        given = o
+    changes: dict[str, Any] = {OPTION_FIELDS[k]: v for k, v in given.items() if k in OPTION_FIELDS}
+    for key in ("data_path", "corrupted_data"):
+        if key in given:
+            changes[PATH_FIELDS[key]] = str(Path(given[key]).expanduser().resolve()) if given[key] else None
+    if "severities" in given:
+        changes["severities"] = tuple(int(s) for s in str(given["severities"]).split(",") if s.strip())
+    if "corruptions" in given:
+        # A pre-made folder with the default: every corruption the folder holds.
+        named = saved is not None or args.corruptions is not None or not given.get("corrupted_data")
+        changes["corruptions"] = tuple(parse_corruptions(given["corruptions"])) if named else ()
+    ctx = dataclasses.replace(ctx, **changes)
+    table = given.get("table")
+    if table is not None:
+        ctx = dataclasses.replace(ctx, table=table if table != "auto" else
+                                  ("cifar10" if ctx.image_size < 128 else "imagenet"))
+    normalization = given.get("normalization")
+    if normalization is not None:
+        if normalization == "auto":
+            normalization = "alexnet" if ctx.table == "imagenet" else "none"
+        ctx = dataclasses.replace(ctx, normalization=normalization)
+    return ctx
+
+
+def run(args: argparse.Namespace) -> int:
+    from search.trial.context import judge, judging_set, load_test
 
     try:
-        severities = [int(s) for s in args.severities.split(",") if s.strip()]
-        corruptions = parse_corruptions(args.corruptions)
-        table = args.table if args.table != "auto" else ("cifar10" if args.image_size < 128 else "imagenet")
-        normalization = args.normalization
-        if normalization == "auto":
-            normalization = "alexnet" if table == "imagenet" else "none"
-        clean = load_dataset(args.dataset, args.split, path=args.data_path, image_size=args.image_size)
-        model = _load_model(args, clean.num_classes)
-        if args.corrupted_data:
-            corrupted = load_corrupted_benchmark(
-                args.corrupted_data, corruptions=None if args.corruptions == "benchmark" else corruptions,
-                severities=severities, image_size=args.image_size, subset=args.subset, seed=args.seed)
-        else:
-            corrupted = build_corrupted_set(
-                clean, corruptions=corruptions, severities=severities, table=table, seed=args.seed,
-                subset=args.subset, cache_dir=args.cache_dir, backend=args.backend,
-                progress=not args.no_progress)
-        report = evaluate(model, clean, corrupted, normalization=normalization, batch_size=args.batch_size,
-                          device=args.device)
+        found = _trial_checkpoint(args)
+        ctx = _context(args, found[1] if found else None)
+        clean = load_test(ctx)
+        model = found[0] if found else _plain_model(args, clean.num_classes)
+        corrupted = judging_set(ctx, clean, progress=not args.no_progress)
+        report = judge(model.eval(), ctx, clean, corrupted, device=args.device)
     except ValueError as err:
-        raise UserError(str(err)) from err
+        raise UserError(str(err)) from None
+    print(f"judged as {'the trial was (settings from its checkpoint)' if found else 'given'}: data {ctx.dataset} "
+          f"{ctx.test_split} at {ctx.image_size} px, table {ctx.table or 'pre-made'}, subset {ctx.eval_subset}, "
+          f"seed {ctx.eval_seed}")
     print(report.to_table())
     if args.json:
         Path(args.json).write_text(json.dumps(report.to_flat_dict(), indent=2))

@@ -28,6 +28,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"{section}:")
         for key, value in resolved[section].items():
             print(f"  {key}: {_text(value)}")
+        if section == "model":
+            print("  (every other model field: the model's own default)")
     print("objectives:")
     for metric, direction in space.objectives:
         print(f"  {direction} {metric}")

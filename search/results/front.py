@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from search.results.pareto import hypervolume, pareto_ranks
+from search.results.pareto import pareto_ranks
 from search.results.records import TrialRecord, record_path
 
 Objective = tuple[str, str]  # (metric, "max" | "min")
@@ -116,17 +116,3 @@ def finishing_order(run_folder: str | os.PathLike, records: Sequence[TrialRecord
         return (path.stat().st_mtime if path.exists() else math.inf, record.trial_id)
 
     return sorted(records, key=key)
-
-
-def hypervolume_history(
-    ordered: Sequence[TrialRecord], objectives: Sequence[Objective], reference: Sequence[float]
-) -> list[float]:
-    """The hypervolume after each rankable trial, in the given finishing order (entry n-1 = n trials)."""
-    directions = [d for _, d in objectives]
-    seen: list[list[float]] = []
-    history = []
-    for record in ordered:
-        if rankable(record, objectives):
-            seen.append([float(record.final[m]) for m, _ in objectives])
-            history.append(hypervolume(seen, directions, reference))
-    return history

@@ -18,24 +18,26 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from search.results.run_folder import trials_dir
+
 TRIAL_STATUSES = ("running", "finished", "failed", "stopped")
-TRIALS_DIR = "trials"
 
 
 @dataclass
 class TrialRecord:
-    """What one trial was (its flat :class:`search.trial.spec.TrialConfig`) and what it gave.
+    """What one trial was (its flat :class:`search.trial.spec.TrialSpec`) and what it gave.
 
     Attributes:
         trial_id: Ray Tune's trial id (stable across a resume).
         status: ``"running"`` | ``"finished"`` | ``"failed"`` | ``"stopped"``.
-        params: the flat TrialConfig (``TrialConfig.to_flat_dict()``).
+        params: the flat trial spec (``TrialSpec.to_flat_dict()``): only what applies to its model.
         history: one dict of metrics per finished epoch (``epoch``, ``train_loss``, ...).
         final: the flat robustness report (``RobustnessReport.to_flat_dict()``) plus training
             metrics, empty until the trial has been judged.
         error: the reason of a failure (``None`` unless ``status == "failed"``).
         full_budget: True when the trial trained every epoch of its budget and was judged; only
             such trials enter the Pareto front.
+        stop_epoch: the last epoch a trial ``stopped`` by a scheduler trained (None otherwise).
     """
 
     trial_id: str
@@ -45,6 +47,7 @@ class TrialRecord:
     final: dict[str, float] = field(default_factory=dict)
     error: str | None = None
     full_budget: bool = False
+    stop_epoch: int | None = None
 
     def __post_init__(self) -> None:
         if self.status not in TRIAL_STATUSES:
@@ -58,7 +61,7 @@ class TrialRecord:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrialRecord:
         """The inverse of :meth:`to_dict`; unknown keys are rejected so a typo is never silent."""
-        known = {"trial_id", "status", "params", "history", "final", "error", "full_budget"}
+        known = {"trial_id", "status", "params", "history", "final", "error", "full_budget", "stop_epoch"}
         unknown = sorted(set(data) - known)
         if unknown:
             raise ValueError(f"unknown TrialRecord keys {unknown}; valid keys are {sorted(known)}")
@@ -88,7 +91,7 @@ class TrialRecord:
 
 def record_path(run_folder: str | os.PathLike, trial_id: str) -> Path:
     """Where the record of ``trial_id`` lives in ``run_folder``."""
-    return Path(run_folder) / TRIALS_DIR / f"{trial_id}.json"
+    return trials_dir(run_folder) / f"{trial_id}.json"
 
 
 def load_record(run_folder: str | os.PathLike, trial_id: str) -> TrialRecord | None:
@@ -99,7 +102,7 @@ def load_record(run_folder: str | os.PathLike, trial_id: str) -> TrialRecord | N
 
 def load_records(run_folder: str | os.PathLike) -> list[TrialRecord]:
     """Every trial record of a run folder, sorted by trial id (empty when there is none)."""
-    folder = Path(run_folder) / TRIALS_DIR
+    folder = trials_dir(run_folder)
     if not folder.is_dir():
         return []
     return [TrialRecord.load(p) for p in sorted(folder.glob("*.json")) if not p.name.startswith(".")]

@@ -21,15 +21,17 @@ from search.space import schema
 from search.space.schema import Field, Invalid
 from search.space.yaml_load import load_yaml
 
-# Flat TrialConfig key of a field, where it differs from the field's own name.
+# Flat trial spec key of a field, where it differs from the field's own name.
 FLAT_NAMES = {("model", "name"): "model_name"}
+# Flat keys that apply only to the models that take them (see SearchSpace.applies).
+MODEL_DEPENDENT = frozenset({*(k for k in schema.MODEL if k != "name"), "img_size", *schema.ATTENTION_FIELDS})
 
 
 @dataclass(frozen=True)
 class Param:
     """One searched parameter: ``choice`` over values, or an ``int`` / ``float`` range."""
 
-    name: str  # flat TrialConfig key, e.g. "mixer"
+    name: str  # flat trial spec key, e.g. "mixer"
     path: str  # field path in the file, e.g. "model.mixer"
     kind: str  # "choice" | "int" | "float"
     choices: tuple[Any, ...] = ()
@@ -76,6 +78,28 @@ class Param:
         return text
 
 
+def applies(key: str, values: dict[str, Any], model_fields: dict[str, frozenset[str]]) -> bool:
+    """See :meth:`SearchSpace.applies` (a function too: the sampler is pickled without the space)."""
+    name = values.get("model_name")
+    if name in model_fields and key in MODEL_DEPENDENT and key not in model_fields[name]:
+        return False
+    spec = _field_of(key)
+    if spec is None or not spec.when:
+        return True
+    parent, holds = schema.CONDITIONS[spec.when]
+    return parent in values and holds(values[parent]) and applies(parent, values, model_fields)
+
+
+def _field_of(key: str) -> Field | None:
+    """The schema field of a flat key (``model_name`` is ``model.name``)."""
+    if key == "model_name":
+        return schema.MODEL["name"]
+    for section in schema.SEARCHABLE_SECTIONS:
+        if key in schema.SECTIONS[section]:
+            return schema.SECTIONS[section][key]
+    return None
+
+
 @dataclass(frozen=True)
 class SearchSpace:
     """A validated search space file.
@@ -87,6 +111,7 @@ class SearchSpace:
             :class:`Param`. ``search.scheduler`` is None or a dict.
         params: the searched parameters, in file order.
         objectives: ``(metric, "max" | "min")`` pairs.
+        model_fields: per model name, the model-dependent keys that apply to it (see :meth:`applies`).
     """
 
     name: str
@@ -97,6 +122,9 @@ class SearchSpace:
     params: tuple[Param, ...]
     objectives: tuple[tuple[str, str], ...]
     _fixed: dict[str, Any] = field(default_factory=dict, repr=False)
+    # For each model the space can build: the flat keys set by the space that depend on the model and
+    # apply to it (model fields it takes, img_size when it has one, ADL when it gives attention maps).
+    model_fields: dict[str, frozenset[str]] = field(default_factory=dict, repr=False)
 
     # ---- sections -------------------------------------------------------------------------------
     @property
@@ -158,45 +186,43 @@ class SearchSpace:
 
     # ---- values ---------------------------------------------------------------------------------
     def fixed_values(self) -> dict[str, Any]:
-        """The flat TrialConfig values that are not searched (num_classes is added by the runner)."""
+        """The flat trial spec values that are not searched (num_classes is added by the runner)."""
         return dict(self._fixed)
 
+    def applies(self, key: str, values: dict[str, Any]) -> bool:
+        """Whether the flat key ``key`` is part of a trial whose other values are ``values``.
+
+        A model-dependent key applies only to a model that takes it; a conditional field (TAP's
+        settings, ADL's threshold) only when its condition holds for a value that applies itself.
+        """
+        return applies(key, values, self.model_fields)
+
     def size(self) -> int | None:
-        """Number of distinct trial configs, or None when a float range makes it continuous."""
-        by_name = {p.name: p for p in self.params}
-        total = 1
-        conditional: dict[str, list[Param]] = {}
-        for p in self.params:
-            if p.when:
-                conditional.setdefault(p.when, []).append(p)
-        parents = {schema.CONDITIONS[c][0] for c in conditional}
-        for p in self.params:
-            if p.when or p.name in parents:
-                continue
-            n = p.size()
-            if n is None:
-                return None
-            total *= n
-        for parent in parents:
-            # Sum over the parent's values of the product of what is sampled under each.
-            parent_values = by_name[parent].values() if parent in by_name else [self._fixed[parent]]
-            if parent_values is None:
-                return None
-            branch_total = 0
-            for value in parent_values:
-                branch = 1
-                for cond, members in conditional.items():
-                    c_parent, holds = schema.CONDITIONS[cond]
-                    if c_parent != parent or not holds(value):
-                        continue
-                    for p in members:
-                        n = p.size()
-                        if n is None:
-                            return None
-                        branch *= n
-                branch_total += branch
-            total *= branch_total
-        return total
+        """Number of distinct trial specs, or None when a float range makes it continuous."""
+        parents = {"model_name", *(schema.CONDITIONS[c][0] for c in schema.CONDITIONS)}
+
+        def count(i: int, values: dict[str, Any]) -> int | None:
+            # Branch only on the values that decide what else applies; multiply the rest.
+            if i == len(self.params):
+                return 1
+            p = self.params[i]
+            if not self.applies(p.name, values):
+                return count(i + 1, values)
+            if p.name in parents:
+                options = p.values()
+                if options is None:
+                    return None
+                total = 0
+                for value in options:
+                    n = count(i + 1, {**values, p.name: value})
+                    if n is None:
+                        return None
+                    total += n
+                return total
+            n, rest = p.size(), count(i + 1, values)
+            return None if n is None or rest is None else n * rest
+
+        return count(0, dict(self._fixed))
 
     def size_text(self) -> str:
         n = self.size()
@@ -208,7 +234,8 @@ class SearchSpace:
         if self.description:
             out["description"] = self.description
         for section, values in self.sections.items():
-            out[section] = {k: (v.describe() if isinstance(v, Param) else _plain(v)) for k, v in values.items()}
+            out[section] = {k: (v.describe() if isinstance(v, Param) else _plain(v)) for k, v in values.items()
+                            if v is not schema.MODEL_DEFAULT}
         out["objectives"] = [{"metric": m, "direction": d} for m, d in self.objectives]
         return out
 
@@ -305,6 +332,9 @@ class _Parser:
                     raise self.fail(path, raw[key], f"a fixed value ({key} is not searchable)")
                 elif key in raw:
                     values[key] = self.value(path, raw[key], spec)
+                elif spec.default is schema.MODEL_DEFAULT or (
+                        spec.when and values.get(schema.CONDITIONS[spec.when][0]) is schema.MODEL_DEFAULT):
+                    values[key] = schema.MODEL_DEFAULT  # unset: the model keeps its own default
                 else:
                     # Defaults go through the same check: keywords expand ('benchmark' -> names).
                     values[key] = self.value(path, spec.default, spec)
@@ -322,7 +352,40 @@ class _Parser:
         return SearchSpace(
             name=name, source=self.source, text=text, description=description, sections=sections,
             params=tuple(params), objectives=objectives, _fixed=fixed,
+            model_fields=self.model_fields(sections),
         )
+
+    # ---- which fields each model takes ------------------------------------------------------------
+    def model_fields(self, sections: dict) -> dict[str, frozenset[str]]:
+        """Per model name of the space: the model-dependent keys that apply to it.
+
+        A field set for a fixed model that cannot take it, or for a searched model none of whose
+        choices can, is an error naming the field and the model(s); ADL likewise needs a model that
+        returns attention maps.
+        """
+        from search.space import models
+
+        model, train = sections["model"], sections["train"]
+        names = _values(model["name"])
+        set_fields = {k: v for k, v in model.items() if k != "name" and v is not schema.MODEL_DEFAULT}
+        applies_to: dict[str, set[str]] = {n: set() for n in names}
+        for name in names:
+            applies_to[name].update(k for k in set_fields if models.takes(name, models.kwarg_of(k)))
+            if models.takes(name, "img_size"):
+                applies_to[name].add("img_size")
+            if models.exposes_attention(name):
+                applies_to[name].update(schema.ATTENTION_FIELDS)
+        which = f"model.name {names[0]!r}" if len(names) == 1 else f"any model of model.name {names}"
+        for key, value in set_fields.items():
+            if not any(key in applies_to[n] for n in names):
+                raise self.fail(f"model.{key}", _raw(value), f"no model.{key} for {which}: it takes no "
+                                f"{models.kwarg_of(key)!r} keyword (the zoo's models take every model field)")
+        adl = any(w > 0 for w in (_values(train["adl_weight"]) or [1.0]))
+        if adl and not any("adl_weight" in applies_to[n] for n in names):
+            raise self.fail("train.adl_weight", _raw(train["adl_weight"]),
+                            f"0 for {which}: ADL needs a model that returns its attention maps "
+                            "(forward_with_attention), as the zoo's models do")
+        return {n: frozenset(keys) for n, keys in applies_to.items()}
 
     def value(self, path: str, value: Any, spec: Field) -> Any:
         try:
@@ -408,19 +471,19 @@ class _Parser:
     # ---- constraints between fields ---------------------------------------------------------------
     def cross_checks(self, sections: dict, document: dict) -> None:
         model, data, train = sections["model"], sections["data"], sections["train"]
-        dims, heads = _values(model["embed_dim"]), _values(model["num_heads"])
+        dims, heads = _effective(model, "embed_dim"), _effective(model, "num_heads")
         if dims and heads:
             for d in dims:
                 for h in heads:
                     if d % h:
                         raise self.fail("model.num_heads", _raw(model["num_heads"]),
                                         f"head counts that divide every model.embed_dim ({d} % {h} != 0)")
-        patches = _values(model["patch_size"])
+        patches = _effective(model, "patch_size")
         for p in patches or ():
             if data["image_size"] % p:
                 raise self.fail("model.patch_size", _raw(model["patch_size"]),
                                 f"patch sizes that divide data.image_size ({data['image_size']} % {p} != 0)")
-        depths = _values(model["depth"])
+        depths = _effective(model, "depth")
         blocks = _values(model["tap_blocks"]) or ()
         if depths:
             for b in blocks:
@@ -429,10 +492,11 @@ class _Parser:
                                     f"block indices < model.depth (smallest depth {min(depths)})")
         taps = _values(model["tap"])
         raw_model = document.get("model") or {}
-        if taps == [False]:
+        if taps in ([False], [schema.MODEL_DEFAULT]):
             for key in ("tap_dilations", "tap_blocks"):
                 if key in raw_model:
-                    raise self.fail(f"model.{key}", raw_model[key], f"no {key} while model.tap is false "
+                    state = "is false" if taps == [False] else "is not set"
+                    raise self.fail(f"model.{key}", raw_model[key], f"no {key} while model.tap {state} "
                                     "(set model.tap: true or {choice: [false, true]})")
         warmups = _values(train["warmup_epochs"]) or ()
         if any(w >= train["epochs"] for w in warmups) and train["epochs"] > 1:
@@ -473,7 +537,7 @@ class _Parser:
         fixed: dict[str, Any] = {}
         for section in schema.SEARCHABLE_SECTIONS:
             for key, value in sections[section].items():
-                if not isinstance(value, Param):
+                if not isinstance(value, Param) and value is not schema.MODEL_DEFAULT:
                     fixed[FLAT_NAMES.get((section, key), key)] = value
         fixed["img_size"] = sections["data"]["image_size"]
         fixed["seed"] = sections["search"]["seed"]
@@ -489,6 +553,17 @@ def objective_metrics(corruptions: Iterable[str], severities: Iterable[int]) -> 
         *(f"ce/{c}" for c in corruptions),
         *(f"error/{c}/{s}" for c in corruptions for s in severities),
     ]
+
+
+def _effective(model: dict[str, Any], key: str) -> list[Any] | None:
+    """Every value a model field takes over the space's models: the values set (when set), else the
+    zoo models' own defaults (other models' defaults are theirs to check); None when continuous."""
+    if model[key] is not schema.MODEL_DEFAULT:
+        return _values(model[key])
+    from search.space import models
+
+    names = [n for n in _values(model["name"]) if models.is_zoo(n)]
+    return sorted({models.zoo_defaults(n)[key] for n in names})
 
 
 def _values(value: Any) -> list[Any] | None:

@@ -2,7 +2,8 @@
 
 :class:`SpaceSampler` is the define-by-run ``space`` of Ray's ``OptunaSearch``: it asks the Optuna
 trial for every searched parameter in file order, skips a conditional parameter when its condition
-does not hold (a TAP setting when TAP is off), and returns the complete flat TrialConfig dict.
+does not hold (a TAP setting when TAP is off, a mixer for a model without one), and returns the
+flat trial spec dict of what applies.
 It is a plain class (not a closure) because ``OptunaSearch.save`` pickles it with the standard
 ``pickle`` into the experiment state that a resumed search restores.
 
@@ -19,7 +20,7 @@ from typing import Any
 import optuna
 
 from search.space import schema
-from search.space.loader import Param, SearchSpace
+from search.space.loader import Param, SearchSpace, applies
 
 _PRIMITIVE = (type(None), bool, int, float, str)
 
@@ -30,34 +31,34 @@ def encode_choice(value: Any) -> Any:
 
 
 class SpaceSampler:
-    """Define-by-run space: ``sampler(optuna_trial) -> flat TrialConfig dict``.
+    """Define-by-run space: ``sampler(optuna_trial) -> flat trial spec dict``.
 
     Args:
         params: the searched parameters (``SearchSpace.params``).
-        constants: every other TrialConfig value (fixed values, ``num_classes``...).
+        constants: every other value of a trial (fixed values, ``num_classes``...).
+        model_fields: ``SearchSpace.model_fields``: which model-dependent keys apply to each model.
     """
 
-    def __init__(self, params: tuple[Param, ...], constants: dict[str, Any]) -> None:
+    def __init__(self, params: tuple[Param, ...], constants: dict[str, Any],
+                 model_fields: dict[str, frozenset[str]] | None = None) -> None:
         self.params = params
         self.constants = dict(constants)
+        self.model_fields = dict(model_fields or {})
 
     @classmethod
     def for_space(cls, space: SearchSpace, **extra: Any) -> SpaceSampler:
-        return cls(space.params, {**space.fixed_values(), **extra})
+        return cls(space.params, {**space.fixed_values(), **extra}, space.model_fields)
 
     def __call__(self, trial: optuna.Trial) -> dict[str, Any]:
+        model_fields = getattr(self, "model_fields", {})  # {} in a sampler pickled before it existed
         values: dict[str, Any] = dict(self.constants)
         for p in self.params:
-            if p.when and not _holds(p.when, values):
+            if not applies(p.name, values, model_fields):
+                values.pop(p.name, None)
                 continue  # not asked: Optuna sees a dynamic (conditional) space
             values[p.name] = self.suggest(trial, p)
-        # A conditional value whose condition does not hold takes its "off" value, searched or fixed.
-        for section in schema.SEARCHABLE_SECTIONS:
-            spec = schema.SECTIONS[section]
-            for key, fld in spec.items():
-                if fld.when and key in values and not _holds(fld.when, values):
-                    values[key] = fld.off_value
-        return values
+        # A value that does not apply (a TAP setting with TAP off, a mixer for a ResNet) is left out.
+        return {k: v for k, v in values.items() if applies(k, values, model_fields)}
 
     @staticmethod
     def suggest(trial: optuna.Trial, p: Param) -> Any:
@@ -68,11 +69,6 @@ class SpaceSampler:
         if p.kind == "int":
             return trial.suggest_int(p.name, int(p.low), int(p.high), step=int(p.step or 1), log=p.log)
         return trial.suggest_float(p.name, p.low, p.high, step=p.step, log=p.log)
-
-
-def _holds(condition: str, values: dict[str, Any]) -> bool:
-    parent, holds = schema.CONDITIONS[condition]
-    return holds(values[parent])
 
 
 def make_sampler(search: dict[str, Any]) -> optuna.samplers.BaseSampler:

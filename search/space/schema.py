@@ -333,7 +333,8 @@ class Field:
     """One field of a section.
 
     ``searchable`` fields accept ``{choice: [...]}``, ``{int: [lo, hi]}`` or ``{float: [lo, hi]}``;
-    ``when`` names a condition under which the field is sampled (otherwise it takes ``off_value``).
+    ``when`` names a condition under which the field applies (otherwise the trial does not get it).
+    A model field whose default is :data:`MODEL_DEFAULT` reaches the model only when the space sets it.
     """
 
     check: Checker
@@ -342,8 +343,19 @@ class Field:
     required: bool = False
     doc: str = ""
     when: str | None = None
-    off_value: Any = None
 
+
+class _ModelDefault:
+    """The value of a model field that the space leaves unset: nothing is passed to the model, which
+    keeps its own default (a preset its architecture, any timm model its own arguments)."""
+
+    def __repr__(self) -> str:
+        return "model default"
+
+
+MODEL_DEFAULT = _ModelDefault()
+# Training fields that apply only to some models: ADL needs a model that returns attention maps.
+ATTENTION_FIELDS = ("adl_weight", "adl_threshold")
 
 # Conditions of conditional parameters: the name, the field it depends on, and when it holds.
 CONDITIONS: dict[str, tuple[str, Callable[[Any], bool]]] = {
@@ -363,26 +375,26 @@ DATA: dict[str, Field] = {
 }
 
 MODEL: dict[str, Field] = {
-    "name": Field(one_of(model_names, "a model registered with timm (timm.list_models(); the zoo: components.PRESETS)"), "robust_vit", doc="timm model name (the zoo is registered)"),
-    "patch_size": Field(integer(1, 64), 16, searchable=True),
-    "embed_dim": Field(integer(8, 4096), 192, searchable=True),
-    "depth": Field(integer(1, 64), 12, searchable=True),
-    "num_heads": Field(integer(1, 64), 4, searchable=True),
-    "mlp_ratio": Field(number(0.25, 16), 4.0, searchable=True),
-    "mixer": Field(mixer, "mlp", searchable=True, doc="channel mixer of every block (or a list, one per block)"),
-    "stem": Field(one_of(stem_names), "linear", searchable=True),
-    "pos_embed": Field(one_of(pos_embed_names), "learned", searchable=True, doc="position encoding"),
-    "tap": Field(boolean, False, searchable=True, doc="token-aware average pooling on or off"),
+    "name": Field(one_of(model_names, "a model registered with timm (timm.list_models(); the zoo: components.PRESETS)"), "robust_vit", searchable=True, doc="timm model name (the zoo is registered; any timm model is a baseline)"),
+    "patch_size": Field(integer(1, 64), MODEL_DEFAULT, searchable=True),
+    "embed_dim": Field(integer(8, 4096), MODEL_DEFAULT, searchable=True),
+    "depth": Field(integer(1, 64), MODEL_DEFAULT, searchable=True),
+    "num_heads": Field(integer(1, 64), MODEL_DEFAULT, searchable=True),
+    "mlp_ratio": Field(number(0.25, 16), MODEL_DEFAULT, searchable=True),
+    "mixer": Field(mixer, MODEL_DEFAULT, searchable=True, doc="channel mixer of every block (or a list, one per block)"),
+    "stem": Field(one_of(stem_names), MODEL_DEFAULT, searchable=True),
+    "pos_embed": Field(one_of(pos_embed_names), MODEL_DEFAULT, searchable=True, doc="position encoding"),
+    "tap": Field(boolean, MODEL_DEFAULT, searchable=True, doc="token-aware average pooling on or off (TAP's fields apply when on)"),
     "tap_dilations": Field(
-        int_list(1, 16), (1, 2), searchable=True, when="tap_on", off_value=(),
+        int_list(1, 16), (1, 2), searchable=True, when="tap_on",
         doc="dilations of the TAP branches (K = len + 1 with the identity)",
     ),
-    "tap_blocks": Field(tap_blocks, "all", searchable=True, when="tap_on", off_value="all", doc="blocks with TAP"),
-    "drop_rate": Field(number(0.0, 1.0, hi_open=True), 0.0, searchable=True),
-    "drop_path_rate": Field(number(0.0, 1.0, hi_open=True), 0.0, searchable=True),
-    "layer_scale_init": Field(optional(number(0.0, lo_open=True)), 1.0, searchable=True),
-    "class_attn_layers": Field(integer(0, 8), 0, searchable=True, doc="CaiT class-attention head layers (0: pool)"),
-    "drop_path_schedule": Field(one_of(drop_path_schedules), "uniform", doc="'uniform' or 'linear' over depth"),
+    "tap_blocks": Field(tap_blocks, "all", searchable=True, when="tap_on", doc="blocks with TAP"),
+    "drop_rate": Field(number(0.0, 1.0, hi_open=True), MODEL_DEFAULT, searchable=True),
+    "drop_path_rate": Field(number(0.0, 1.0, hi_open=True), MODEL_DEFAULT, searchable=True),
+    "layer_scale_init": Field(optional(number(0.0, lo_open=True)), MODEL_DEFAULT, searchable=True),
+    "class_attn_layers": Field(integer(0, 8), MODEL_DEFAULT, searchable=True, doc="CaiT class-attention head layers (0: pool)"),
+    "drop_path_schedule": Field(one_of(drop_path_schedules), MODEL_DEFAULT, doc="'uniform' or 'linear' over depth"),
 }
 
 TRAIN: dict[str, Field] = {
@@ -396,9 +408,7 @@ TRAIN: dict[str, Field] = {
     "warmup_epochs": Field(integer(0, 1000), 0, searchable=True),
     "min_lr": Field(number(0.0), 1e-5, searchable=True),
     "adl_weight": Field(number(0.0), 0.0, searchable=True, doc="lambda of CE + lambda * ADL (0: no ADL)"),
-    "adl_threshold": Field(
-        number(0.0, lo_open=True), 2.0, searchable=True, when="adl_on", off_value=2.0, doc="ADL threshold"
-    ),
+    "adl_threshold": Field(number(0.0, lo_open=True), 2.0, searchable=True, when="adl_on", doc="ADL threshold"),
     "augmentation": Field(one_of(AUGMENTATIONS), "flip", searchable=True),
     "label_smoothing": Field(number(0.0, 1.0, hi_open=True), 0.0, searchable=True),
     "grad_clip": Field(optional(number(0.0, lo_open=True)), None, doc="clip the gradient norm (null: no clipping)"),

@@ -18,16 +18,16 @@ from typing import Any
 
 from search.results.front import Objective, rankable
 from search.results.records import TrialRecord
+from search.results.run_folder import STUDY_DB
 
 log = logging.getLogger(__name__)
-OPTUNA_DB = "optuna.db"
 
 
 def _study_from_storage(run_folder: str | os.PathLike, objectives: Sequence[Objective]) -> Any | None:
     """The search's study from its RDB storage, or ``None`` (no file, no study, other objectives)."""
     import optuna
 
-    path = Path(run_folder) / OPTUNA_DB
+    path = Path(run_folder) / STUDY_DB
     if not path.exists():
         return None
     storage = f"sqlite:///{path.resolve()}"

@@ -17,11 +17,10 @@ from mlflow.entities import Run
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
 from search.errors import UserError
+from search.results.run_folder import DEFAULT_STORAGE, MLFLOW_DB
 from search.tracking import runs
 from search.tracking.names import mlflow_key
-from search.tracking.store import DB_NAME, check_reachable, make_client
-
-DEFAULT_STORAGE = "runs"  # the space's default ``storage.path`` (search/space/schema.py)
+from search.tracking.store import check_reachable, make_client
 
 
 @dataclass
@@ -46,12 +45,12 @@ def locate(experiment: str, tracking_uri: str | None) -> tuple[str, str]:
     """
     uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
     folder = Path(experiment)
-    if folder.is_dir() and (folder / DB_NAME).exists():
+    if folder.is_dir() and (folder / MLFLOW_DB).exists():
         name = folder.resolve().name
-        return uri or f"sqlite:///{(folder / DB_NAME).resolve()}", name
+        return uri or f"sqlite:///{(folder / MLFLOW_DB).resolve()}", name
     if uri:
         return uri, experiment
-    default = Path(DEFAULT_STORAGE) / experiment / DB_NAME
+    default = Path(DEFAULT_STORAGE) / experiment / MLFLOW_DB
     if default.exists():
         return f"sqlite:///{default.resolve()}", experiment
     raise UserError(

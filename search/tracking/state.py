@@ -6,6 +6,7 @@
   hypervolume history stays comparable (and identical when logged again).
 - ``finish_order``: trial ids in the order their full-budget results were first seen; step ``n`` of
   the hypervolume history is the front of the first ``n`` of them.
+- ``hypervolume``: ``[hypervolume, front size]`` per step, computed once each (a step never changes).
 - ``search_status``: how the search last ended, so that ``search sync`` can close the parent run
   with the right status when the tracking server was away at the end.
 """
@@ -29,6 +30,7 @@ class TrackingState:
     search_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     reference: list[float] | None = None
     finish_order: list[str] = field(default_factory=list)
+    hypervolume: list[list[float]] = field(default_factory=list)
     search_status: str = "running"  # "running" | "finished" | "interrupted" | "failed"
 
     @classmethod
@@ -42,6 +44,7 @@ class TrackingState:
             search_id=str(data["search_id"]),
             reference=data.get("reference"),
             finish_order=list(data.get("finish_order", [])),
+            hypervolume=[list(step) for step in data.get("hypervolume", [])],
             search_status=str(data.get("search_status", "running")),
         )
 

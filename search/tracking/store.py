@@ -17,8 +17,8 @@ from pathlib import Path
 from mlflow import MlflowClient
 
 from search.errors import UserError
+from search.results.run_folder import mlflow_db
 
-DB_NAME = "mlflow.db"
 # The MLflow 3 UI opens an experiment in its GenAI (traces) view unless told it is model training.
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
 EXPERIMENT_KIND = "custom_model_development"
@@ -35,7 +35,7 @@ def resolve_tracking_uri(run_folder: str | os.PathLike, tracking_uri: str | None
     uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or ""
     if uri.strip():
         return uri.strip()
-    return f"sqlite:///{Path(run_folder).resolve() / DB_NAME}"
+    return f"sqlite:///{mlflow_db(run_folder).resolve()}"
 
 
 def is_local_sqlite(uri: str) -> bool:

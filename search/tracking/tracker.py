@@ -27,9 +27,10 @@ from typing import Any, TypeVar
 from mlflow.entities import Metric, Run, RunTag
 
 from search.errors import UserError
-from search.results.front import hypervolume_history, rank_trials, rankable, table_csv
-from search.results.pareto import default_reference, non_dominated
+from search.results.front import rank_trials, rankable, table_csv
+from search.results.pareto import default_reference, hypervolume, non_dominated
 from search.results.records import TrialRecord, load_record, load_records
+from search.results.run_folder import space_copy, trials_dir
 from search.tracking import runs
 from search.tracking.importance import importance_csv, param_importances
 from search.tracking.names import flatten, mlflow_key, tag_value
@@ -84,7 +85,7 @@ def _load_run_space(run_folder: Path) -> Any:
     """The space a run folder was made from (its ``space.yaml`` copy)."""
     from search.space import load_space
 
-    path = run_folder / "space.yaml"
+    path = space_copy(run_folder)
     if not path.exists():
         raise UserError(f"{run_folder}: not a run folder of a search (no space.yaml in it)")
     return load_space(path)
@@ -137,6 +138,8 @@ class SearchTracker:
         self._children: dict[str, Run] = {}
         self._sent: dict[str, _Sent] = {}
         self._ranks: dict[str, int] | None = None
+        self._records: dict[str, TrialRecord] = {}  # every record, read once when connecting
+        self._hypervolume_sent = 0  # steps of the hypervolume history this connection has sent
         self._report_due = time.monotonic() + self.report_interval_s  # the front's next live drawing
         self._report_stale = False  # the front changed since it was drawn
 
@@ -178,12 +181,15 @@ class SearchTracker:
 
         return self._safely("opening the parent run", open_parent)
 
+    def log_record(self, record: TrialRecord, ray_error: str | None = None) -> None:
+        """Log one trial's record as it was just written (the search's record writer calls this)."""
+        self._safely(f"logging trial {record.trial_id}", lambda: self._log_record(record, ray_error, update_front=True))
+
     def log_trial(self, trial_id: str, ray_error: str | None = None) -> None:
-        """Log what the run folder holds about one trial (called by the Tune callback)."""
+        """Log what the run folder holds about one trial (for trainables that write their own records)."""
         record = load_record(self.run_folder, trial_id)
-        if record is None:
-            return  # the trial has not written anything yet
-        self._safely(f"logging trial {trial_id}", lambda: self._log_record(record, ray_error, update_front=True))
+        if record is not None:  # None: the trial has not written anything yet
+            self.log_record(record, ray_error)
 
     def tune_callback(self) -> Any:
         """A ``ray.tune.Callback`` that logs each trial live; give it to ``RunConfig(callbacks=[...])``."""
@@ -206,7 +212,7 @@ class SearchTracker:
                 "MLflow at %s could not be updated at the end of the search; the results are in %s; "
                 "run `search sync %s` to log them",
                 self.uri,
-                self.run_folder / "trials",
+                trials_dir(self.run_folder),
                 self.run_folder,
             )
             return False
@@ -227,6 +233,7 @@ class SearchTracker:
         if trial_ids:
             self._safely("removing the runs of lost trials", drop, force=True)
 
+    def sync(self) -> SyncSummary:
         """Log whatever MLflow lacks from the run folder's records, never duplicating (errors raise)."""
         records = load_records(self.run_folder)
         with quick_http(retries=2):
@@ -262,7 +269,7 @@ class SearchTracker:
                     self.uri,
                     action,
                     reason,
-                    self.run_folder / "trials",
+                    trials_dir(self.run_folder),
                     self.run_folder,
                 )
             self._offline = True
@@ -301,6 +308,7 @@ class SearchTracker:
         self._client, self._experiment_id, self._parent = client, experiment_id, parent
         self._parent_tags = dict(parent.data.tags)
         self._children = runs.find_children(client, experiment_id, parent.info.run_id)
+        self._records = {r.trial_id: r for r in load_records(self.run_folder)}
         self._sent = {tid: _Sent(status=run.info.status) for tid, run in self._children.items()}
         self._log_parent_settings()  # idempotent: also completes a parent whose driver died early
         if reopen:
@@ -330,8 +338,8 @@ class SearchTracker:
         resolved = self.space.resolved() if hasattr(self.space, "resolved") else {}
         runs.log_params(client, run_id, flatten(resolved), self._parent.data.params)
         text = getattr(self.space, "text", None)
-        if text is None and (self.run_folder / "space.yaml").exists():
-            text = (self.run_folder / "space.yaml").read_text()
+        if text is None and space_copy(self.run_folder).exists():
+            text = space_copy(self.run_folder).read_text()
         if text:
             client.log_text(run_id, text, "space/space.yaml")
 
@@ -356,6 +364,7 @@ class SearchTracker:
     def _log_record(self, record: TrialRecord, ray_error: str | None, update_front: bool) -> None:
         """Bring one trial's child run up to date with its record (only what is missing is sent)."""
         self._connect(reopen=False)
+        self._records[record.trial_id] = record
         client = self._client
         run, sent = self._child(record.trial_id)
         run_id, start_ms = run.info.run_id, run.info.start_time
@@ -389,7 +398,7 @@ class SearchTracker:
                 self.state.finish_order.append(record.trial_id)
                 self.state.save(self.run_folder)
             if update_front and sent.rank is None:  # a new full-budget result: the front may move
-                self._update_front(load_records(self.run_folder))
+                self._update_front(list(self._records.values()))
 
     # ---- Pareto front ------------------------------------------------------------------------------
     def _update_front(self, records: Sequence[TrialRecord], force: bool = False) -> None:
@@ -441,7 +450,10 @@ class SearchTracker:
 
     def _log_hypervolume(self, records: Sequence[TrialRecord]) -> None:
         """Metrics ``hypervolume`` and ``pareto_front_size`` at step n = n finished full-budget trials,
-        with a reference point fixed at the first finished trial (kept in ``tracking.json``)."""
+        with a reference point fixed at the first finished trial (kept in ``tracking.json``).
+
+        The history is updated, not recomputed: a step once computed is kept in ``tracking.json`` and
+        only the steps of newly finished trials are computed and sent."""
         by_id = {r.trial_id: r for r in records}
         for record in records:  # records never seen finishing (e.g. synced later): by trial id
             if rankable(record, self.objectives) and record.trial_id not in self.state.finish_order:
@@ -453,15 +465,19 @@ class SearchTracker:
         values = [[float(r.final[m]) for m, _ in self.objectives] for r in ordered]
         if self.state.reference is None:
             self.state.reference = default_reference(values, directions)
+        history = self.state.hypervolume
+        for n in range(len(history) + 1, len(values) + 1):
+            history.append([hypervolume(values[:n], directions, self.state.reference),
+                            float(len(non_dominated(values[:n], directions)))])
         self.state.save(self.run_folder)
-        history = hypervolume_history(ordered, self.objectives, self.state.reference)
         base = self._parent.info.start_time
         metrics = []
-        for n, volume in enumerate(history, start=1):
-            metrics.append(Metric("hypervolume", volume, base + n, n))
-            metrics.append(Metric("pareto_front_size", float(len(non_dominated(values[:n], directions))), base + n, n))
+        for n in range(self._hypervolume_sent + 1, len(history) + 1):
+            volume, size = history[n - 1]
+            metrics += [Metric("hypervolume", volume, base + n, n), Metric("pareto_front_size", size, base + n, n)]
         for start in range(0, len(metrics), 1000):
             self._client.log_batch(self._parent.info.run_id, metrics=metrics[start : start + 1000])
+        self._hypervolume_sent = len(history)
         reference = json.dumps(self.state.reference)
         if self._parent_tags.get("hypervolume_reference") != reference:
             self._set_parent_tags({"hypervolume_reference": reference})

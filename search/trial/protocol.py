@@ -9,6 +9,7 @@ The driver's record writer, the searcher and the live view read these keys; noth
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 from ray.tune.result import AUTO_RESULT_KEYS
@@ -45,3 +46,30 @@ def has_objectives(result: dict[str, Any] | None, metrics: list[str]) -> bool:
         return False
     values = [result.get(m) for m in metrics]
     return all(isinstance(v, int | float) and math.isfinite(v) for v in values)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How a trial ended, decided once from its last result (:func:`outcome`).
+
+    ``status``: ``"finished"`` (judged), ``"failed"`` (with ``reason``) or ``"stopped"`` (by a
+    scheduler before its budget, at ``epoch``); ``full_budget``: it trained every epoch and was judged.
+    """
+
+    status: str
+    reason: str | None = None
+    epoch: int | None = None
+    full_budget: bool = False
+
+
+def outcome(result: dict[str, Any] | None) -> Outcome:
+    """The outcome of a trial whose last result is ``result`` (the one rule the record writer, the
+    searcher and the live view apply)."""
+    result = result or {}
+    epoch = result.get(EPOCH)
+    epoch = int(epoch) if isinstance(epoch, int | float) and math.isfinite(epoch) else None
+    if result.get(FAILED):
+        return Outcome("failed", str(result.get(ERROR) or "failed"), epoch)
+    if result.get(JUDGED):
+        return Outcome("finished", None, epoch, bool(result.get(FULL_BUDGET)))
+    return Outcome("stopped", None, epoch)

@@ -1,8 +1,15 @@
-"""The one frozen config of a trial: what it builds, how it trains. Saved with every checkpoint.
+"""The one frozen spec of a trial: what it builds and how it trains. Logged, checkpointed, exported.
 
-A :class:`TrialConfig` is made from the flat dict that the sampler gives a trial (sampled values
-plus the space's fixed values). From it alone the model is rebuilt:
-``timm.create_model(cfg.model_name, **cfg.model_kwargs())``.
+A :class:`TrialSpec` is made once from the flat dict that the sampler gives a trial (the sampled
+values plus the space's fixed values). It holds a :class:`ModelSpec` (a timm model name and only the
+model fields that the space set for that model: a preset or any timm model keeps its own
+architecture) and a :class:`TrainSpec` (optimisation and loss). From it alone the model is rebuilt:
+``timm.create_model(spec.model.name, **spec.model.kwargs())``. Its flat form
+(:meth:`TrialSpec.to_flat_dict`) is what MLflow records as params and the trial record keeps.
+
+Defaults live in one place each: the model's own (``timm.create_model`` gets nothing the space did
+not set) and the space schema's for training (:mod:`search.space.schema`), which the sampler always
+passes. The spec has none of its own.
 """
 
 from __future__ import annotations
@@ -13,102 +20,97 @@ from typing import Any
 
 from search.space.schema import did_you_mean
 
+# Flat keys that are not fields of the space's model section but reach the model.
+DATA_KEYS = ("img_size", "in_chans", "num_classes")
+# The model section's fields (besides ``name``), in schema order.
+MODEL_FIELDS = (
+    "patch_size", "embed_dim", "depth", "num_heads", "mlp_ratio", "mixer", "stem", "pos_embed", "tap",
+    "tap_dilations", "tap_blocks", "drop_rate", "drop_path_rate", "layer_scale_init", "class_attn_layers",
+    "drop_path_schedule",
+)
+
+
+def _tuples(value: Any) -> Any:
+    """JSON, YAML and Ray turn tuples into lists: turn them back so that specs compare equal."""
+    return tuple(_tuples(v) for v in value) if isinstance(value, list | tuple) else value
+
+
+def _lists(value: Any) -> Any:
+    return [_lists(v) for v in value] if isinstance(value, tuple) else value
+
 
 @dataclass(frozen=True)
-class TrialConfig:
-    """Model, optimisation and loss settings of one trial (flat: it is logged as MLflow params)."""
+class ModelSpec:
+    """A timm model name and the keyword-level fields the space set for it.
 
-    # ---- model (keyword arguments of the timm model) ----
-    model_name: str = "robust_vit"
-    img_size: int = 32
+    Attributes:
+        name: a timm model name (the zoo is registered: ``robust_vit``, a preset, ``resnet18``...).
+        fields: ``(field, value)`` pairs of the space's model section that apply to this model,
+            sorted by field name; the TAP fields (``tap``, ``tap_dilations``, ``tap_blocks``) are
+            turned into the model's TAP keywords by :meth:`kwargs`.
+        img_size, in_chans, num_classes: from the data set (``img_size`` None for a model without one).
+    """
+
+    name: str
+    fields: tuple[tuple[str, Any], ...] = ()
+    img_size: int | None = None
     in_chans: int = 3
-    num_classes: int = 10
-    patch_size: int = 4
-    embed_dim: int = 192
-    depth: int = 12
-    num_heads: int = 4
-    mlp_ratio: float = 4.0
-    mixer: str | tuple[str, ...] = "mlp"
-    stem: str = "linear"
-    pos_embed: str = "learned"
-    tap: bool = False
-    tap_dilations: tuple[int, ...] = ()
-    tap_blocks: str | tuple[int, ...] = "all"  # "all" | "first_half" | "last_half" | block indices
-    drop_rate: float = 0.0
-    drop_path_rate: float = 0.0
-    layer_scale_init: float | None = 1.0
-    class_attn_layers: int = 0
-    drop_path_schedule: str = "uniform"
-    # ---- training ----
-    epochs: int = 10
-    batch_size: int = 64
-    optimizer: str = "adamw"
-    lr: float = 1e-3
-    weight_decay: float = 0.05
-    momentum: float = 0.9
-    scheduler: str = "cosine"
-    warmup_epochs: int = 0
-    min_lr: float = 1e-5
-    adl_weight: float = 0.0
-    adl_threshold: float = 2.0
-    augmentation: str = "flip"
-    label_smoothing: float = 0.0
-    grad_clip: float | None = None
-    seed: int = 0
+    num_classes: int = 1000
 
-    # ---- conversions ----------------------------------------------------------------------------
-    @classmethod
-    def from_flat_dict(cls, values: dict[str, Any]) -> TrialConfig:
-        """Build from a flat dict; unknown keys are rejected (ValueError naming the valid keys)."""
-        fields = {f.name: f for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - set(fields))
-        if unknown:
-            hint = did_you_mean(unknown[0], list(fields))
-            raise ValueError(
-                f"unknown TrialConfig keys {unknown}; valid keys are {sorted(fields)}" + (f"; {hint}" if hint else "")
-            )
-        # JSON and Ray configs turn tuples into lists: turn them back so configs compare equal.
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+    def get(self, field: str, default: Any = None) -> Any:
+        return dict(self.fields).get(field, default)
 
-    def to_flat_dict(self) -> dict[str, Any]:
-        """Every field, tuples as lists (JSON/YAML/MLflow friendly)."""
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+    def kwargs(self) -> dict[str, Any]:
+        """Keyword arguments of ``timm.create_model(self.name, **kwargs)``: only what was set."""
+        fields = dict(self.fields)
+        out: dict[str, Any] = {"in_chans": self.in_chans, "num_classes": self.num_classes}
+        if self.img_size is not None:
+            out["img_size"] = self.img_size
+        tap = fields.pop("tap", None)
+        dilations, blocks = fields.pop("tap_dilations", None), fields.pop("tap_blocks", None)
+        if tap is not None:  # TAP set by the space: on with its dilations, or off (even for a TAP preset)
+            out["tap_dilations"] = tuple(dilations) if tap else ()
+            out["tap_blocks"] = self._tap_block_indices(blocks, fields.get("depth")) if tap else None
+        for key, value in fields.items():
+            # timm.create_model drops None keywords: 0 is the zoo's "no LayerScale".
+            out[key] = 0.0 if key == "layer_scale_init" and value is None else _lists(value)
+        return out
 
-    # ---- what it builds -------------------------------------------------------------------------
-    def tap_block_indices(self) -> tuple[int, ...] | None:
-        """Block indices with TAP (None: all blocks) — only meaningful when TAP is on."""
-        if isinstance(self.tap_blocks, tuple):
-            return self.tap_blocks
-        half = self.depth // 2
-        if self.tap_blocks == "first_half":
+    def _tap_block_indices(self, blocks: Any, depth: int | None) -> tuple[int, ...] | None:
+        """Block indices with TAP (None: all blocks) from a keyword or a list of indices."""
+        if blocks is None or blocks == "all":
+            return None
+        if isinstance(blocks, tuple):
+            return blocks
+        if depth is None:
+            from search.space.models import zoo_defaults
+
+            depth = int(zoo_defaults(self.name)["depth"])
+        half = depth // 2
+        if blocks == "first_half":
             return tuple(range(max(1, half)))
-        if self.tap_blocks == "last_half":
-            return tuple(range(min(half, self.depth - 1), self.depth))
-        return None
+        return tuple(range(min(half, depth - 1), depth))  # "last_half"
 
-    def model_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments of ``timm.create_model(self.model_name, **kwargs)``."""
-        return {
-            "img_size": self.img_size,
-            "in_chans": self.in_chans,
-            "num_classes": self.num_classes,
-            "patch_size": self.patch_size,
-            "embed_dim": self.embed_dim,
-            "depth": self.depth,
-            "num_heads": self.num_heads,
-            "mlp_ratio": self.mlp_ratio,
-            "mixer": list(self.mixer) if isinstance(self.mixer, tuple) else self.mixer,
-            "stem": self.stem,
-            "pos_embed": self.pos_embed,
-            "tap_dilations": tuple(self.tap_dilations) if self.tap else (),
-            "tap_blocks": self.tap_block_indices() if self.tap else None,
-            "drop_rate": self.drop_rate,
-            "drop_path_rate": self.drop_path_rate,
-            # timm.create_model drops keyword arguments that are None; 0 is the model's "no LayerScale".
-            "layer_scale_init": self.layer_scale_init or 0.0,
-            "class_attn_layers": self.class_attn_layers,
-            "drop_path_schedule": self.drop_path_schedule,
-        }
+
+@dataclass(frozen=True)
+class TrainSpec:
+    """Optimisation and loss of a trial (values from the space; defaults are the schema's)."""
+
+    epochs: int
+    batch_size: int
+    optimizer: str
+    lr: float
+    weight_decay: float
+    momentum: float
+    scheduler: str
+    warmup_epochs: int
+    min_lr: float
+    augmentation: str
+    label_smoothing: float
+    grad_clip: float | None
+    seed: int
+    adl_weight: float | None = None  # None: ADL does not apply (a model without attention maps)
+    adl_threshold: float | None = None  # only with ADL
 
     def optimizer_kwargs(self) -> dict[str, Any]:
         """Keyword arguments of ``timm.optim.create_optimizer_v2(model, **kwargs)``."""
@@ -116,3 +118,53 @@ class TrialConfig:
         if self.optimizer in ("sgd", "nesterov", "momentum", "rmsprop", "rmsproptf", "lars", "nlars"):
             kwargs["momentum"] = self.momentum
         return kwargs
+
+
+TRAIN_KEYS = tuple(f.name for f in dataclasses.fields(TrainSpec))
+FLAT_KEYS = ("model_name", *MODEL_FIELDS, *DATA_KEYS, *TRAIN_KEYS)
+
+
+@dataclass(frozen=True)
+class TrialSpec:
+    """Everything one trial builds and trains from (see the module docstring)."""
+
+    model: ModelSpec
+    train: TrainSpec
+
+    @classmethod
+    def from_flat_dict(cls, values: dict[str, Any]) -> TrialSpec:
+        """Build from the flat dict of a sampled trial; unknown keys are a ValueError naming the valid ones."""
+        unknown = sorted(set(values) - set(FLAT_KEYS))
+        if unknown:
+            hint = did_you_mean(unknown[0], FLAT_KEYS)
+            raise ValueError(f"unknown trial spec keys {unknown}; valid keys are {sorted(FLAT_KEYS)}"
+                             + (f"; {hint}" if hint else ""))
+        if "model_name" not in values:
+            raise ValueError("a trial spec needs 'model_name' (a timm model name)")
+        fields = tuple(sorted((k, _tuples(values[k])) for k in MODEL_FIELDS if k in values))
+        data = {k: values[k] for k in DATA_KEYS if k in values}
+        model = ModelSpec(values["model_name"], fields, **data)
+        missing = [f.name for f in dataclasses.fields(TrainSpec)
+                   if f.default is dataclasses.MISSING and f.name not in values]
+        if missing:
+            raise ValueError(f"a trial spec needs the training values {missing}")
+        train = TrainSpec(**{k: values[k] for k in TRAIN_KEYS if k in values})
+        return cls(model, train)
+
+    def to_flat_dict(self) -> dict[str, Any]:
+        """The flat form (tuples as lists; JSON, YAML and MLflow friendly): only what applies."""
+        out: dict[str, Any] = {"model_name": self.model.name}
+        out.update({k: _lists(v) for k, v in self.model.fields})
+        if self.model.img_size is not None:
+            out["img_size"] = self.model.img_size
+        out["in_chans"], out["num_classes"] = self.model.in_chans, self.model.num_classes
+        train = dataclasses.asdict(self.train)
+        for key in ("adl_weight", "adl_threshold"):  # what does not apply is not logged
+            if train[key] is None:
+                train.pop(key)
+        out.update(train)
+        return out
+
+    @property
+    def uses_adl(self) -> bool:
+        return bool(self.train.adl_weight)

@@ -99,11 +99,12 @@ class LiveView(Callback):
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self.last_end = time.monotonic()
         result = trial.last_result or {}
-        if result.get(protocol.FAILED):
-            self._print(trials, f"{trial.trial_id} failed: {result.get(protocol.ERROR)}")
+        ended = protocol.outcome(result)
+        if ended.status == "failed":
+            self._print(trials, f"{trial.trial_id} failed: {ended.reason}")
             return
-        if not result.get(protocol.JUDGED):
-            self._print(trials, f"{trial.trial_id} stopped early at epoch {result.get(protocol.EPOCH)}")
+        if ended.status == "stopped":
+            self._print(trials, f"{trial.trial_id} stopped early at epoch {ended.epoch}")
             return
         self._update_best(result)
         text = self._values(result, [m for m, _ in self.objectives])

@@ -34,13 +34,14 @@ from pathlib import Path
 from typing import TextIO
 
 from search.errors import UserError
+from search.results import run_folder as run_files
 from search.results.records import TrialRecord, load_records
+from search.results.summary import pareto_front, print_front
 from search.space import SearchSpace
+from search.tune import reuse
 from search.tune.interrupt import WORKER_SETUP_HOOK, Interruption
 from search.tune.preflight import discard, first_missing, preflight
 
-STUDY_DB = "optuna.db"
-SPACE_COPY = "space.yaml"
 # Ray's system config for a search's Ray: no idle worker processes started for the driver. Ray Tune
 # gives every trial actor a runtime env (environment variables), so Ray starts a dedicated worker
 # process for each and never places one on those idle workers (each spends a second of CPU importing
@@ -117,8 +118,8 @@ def run_search(
             raise
     timings["prepare_s"] = time.monotonic() - t0
     run_folder.mkdir(parents=True, exist_ok=True)
-    if space.text and not (run_folder / SPACE_COPY).exists():
-        (run_folder / SPACE_COPY).write_text(space.text)
+    if space.text and not run_files.space_copy(run_folder).exists():
+        run_files.space_copy(run_folder).write_text(space.text)
     try:
         with tempfile.TemporaryDirectory(prefix="search-cores-") as cores:
             spare = _spare_cores(space, Path(cores)) if started_ray and not address else None
@@ -129,7 +130,7 @@ def run_search(
             status = "finished"
             t0 = time.monotonic()
             # Ctrl-C ends fit() after Ray's last snapshot of every running trial (search/tune/interrupt.py).
-            with Interruption(out) as stop:
+            with Interruption(out) as stop, reuse.installed():  # reuse_actors made safe, during fit() only
                 try:
                     tuner.fit()
                 except KeyboardInterrupt:  # a second Ctrl-C: at once, without the last snapshot
@@ -151,7 +152,7 @@ def run_search(
             _stop_ray()
 
     front = pareto_front(records, space.objectives)
-    print_front(front, space, records, out)
+    print_front(front, space.objectives, [p.name for p in space.params], records, out)
     if tracker is not None:
         t0 = time.monotonic()
         tracker.finish(status, records)
@@ -193,7 +194,7 @@ def _check_same_space(space: SearchSpace, run_folder: Path) -> None:
 
     from search.space import parse_space
 
-    copy = run_folder / SPACE_COPY
+    copy = run_files.space_copy(run_folder)
     if not copy.exists():
         return
     try:
@@ -211,7 +212,7 @@ def _check_same_space(space: SearchSpace, run_folder: Path) -> None:
 def _prepare(space: SearchSpace, progress: bool):
     """The trials' shared context (with the corrupted set's cache file), the number of classes, and
     the (train, test) data sets, which the trials receive through Ray's object store."""
-    from search.trial.train import TrialContext, judging_set, load_data, with_judging_set
+    from search.trial.context import TrialContext, judging_set, load_data, with_judging_set
 
     context = TrialContext.for_space(space)
     try:
@@ -284,11 +285,9 @@ def _tuner(space, context, data, num_classes, run_folder, tracker, verbose, out,
     from ray import tune
 
     from search.trial.train import train_trial
-    from search.tune import reuse
     from search.tune.live import LiveView
     from search.tune.recorder import RecordWriter
 
-    reuse.install()  # reuse_actors below, safe when a node with a kept actor is lost
 
     # Epoch results carry no corruption metrics (those come once, at the end of a trial); Tune
     # would otherwise reject every result that lacks one of the searcher's metrics.
@@ -306,9 +305,8 @@ def _tuner(space, context, data, num_classes, run_folder, tracker, verbose, out,
     live = LiveView(space.objectives, [p.name for p in space.params], space.search["num_trials"],
                     space.sections["train"]["epochs"], stream=out)
     live.seed(load_records(run_folder))
-    callbacks = [RecordWriter(run_folder), live]
-    if tracker is not None:
-        callbacks.append(tracker.tune_callback())
+    # The tracker hears of each record from the writer that wrote it: no order between callbacks.
+    callbacks = [RecordWriter(run_folder, listeners=[tracker] if tracker is not None else []), live]
     if spare is not None:
         callbacks.append(spare)
     ray_verbose = 2 if verbose else 0
@@ -361,7 +359,7 @@ def _search_alg(space: SearchSpace, num_classes: int, run_folder: Path):
     from search.tune.searcher import SpaceSearch
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    storage = optuna.storages.RDBStorage(f"sqlite:///{run_folder / STUDY_DB}")
+    storage = optuna.storages.RDBStorage(run_files.study_uri(run_folder))
     searcher = SpaceSearch(
         SpaceSampler.for_space(space, num_classes=num_classes),
         metric=space.metrics,
@@ -396,50 +394,3 @@ def _scheduler(space: SearchSpace):
         reduction_factor=spec["reduction_factor"],
         stop_last_trials=False,
     )
-
-
-# ---- the Pareto front -----------------------------------------------------------------------------------
-def pareto_front(records: list[TrialRecord], objectives) -> list[TrialRecord]:
-    """The records on the front among finished, full-budget trials with every objective."""
-    from search.results.front import rankable  # the one rule for who enters the front
-    from search.results.pareto import non_dominated
-
-    metrics = [m for m, _ in objectives]
-    eligible = [r for r in records if rankable(r, objectives)]
-    if not eligible:
-        return []
-    points = [[r.final[m] for m in metrics] for r in eligible]
-    front = [eligible[i] for i in non_dominated(points, [d for _, d in objectives])]
-    first, direction = objectives[0]
-    return sorted(front, key=lambda r: r.final[first], reverse=direction == "max")
-
-
-def print_front(front: list[TrialRecord], space: SearchSpace, records: list[TrialRecord], out: TextIO) -> None:
-    """The front as a table: trial, objectives, searched parameters."""
-    counts = {s: sum(r.status == s for r in records) for s in ("finished", "failed", "stopped", "running")}
-    print(f"\ntrials: {counts['finished']} finished, {counts['failed']} failed, {counts['stopped']} stopped early, "
-          f"{counts['running']} unfinished", file=out)
-    for r in records:
-        if r.status == "failed":
-            print(f"  failed {r.trial_id}: {r.error}", file=out)
-    if not front:
-        print("Pareto front: empty (no trial finished its full budget)", file=out, flush=True)
-        return
-    metrics = [f"{m} ({d})" for m, d in space.objectives]
-    params = [p.name for p in space.params]
-    header = ["trial", *metrics, *params]
-    rows = [
-        [r.trial_id, *(f"{r.final[m]:.4g}" for m, _ in space.objectives), *(_cell(r.params.get(p)) for p in params)]
-        for r in front
-    ]
-    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=True)]
-    print(f"Pareto front ({len(front)} of {len(records)} trials):", file=out)
-    for row in [header, ["-" * w for w in widths], *rows]:
-        print("  " + "  ".join(str(x).ljust(w) for x, w in zip(row, widths, strict=True)).rstrip(), file=out)
-    out.flush()
-
-
-def _cell(value) -> str:
-    if isinstance(value, list):
-        return ",".join(str(v) for v in value) or "-"
-    return str(value)

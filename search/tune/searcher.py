@@ -83,7 +83,7 @@ class SpaceSearch(OptunaSearch):
         if result and result.get(protocol.FAILED):  # our code failed: the configuration is not rerun
             ot_trial.set_user_attr(FAILED_ATTR, str(result.get(protocol.ERROR) or "failed"))
         metrics = self.metric if isinstance(self.metric, list) else [self.metric]
-        if result and result.get(protocol.FAILED):
+        if result and protocol.outcome(result).status == "failed":
             result, error = None, True
         elif not protocol.has_objectives(result, metrics):
             result = None  # Optuna: PRUNED (or FAIL when error)

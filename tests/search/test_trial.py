@@ -12,8 +12,10 @@ import torch
 from search.space import load_space
 from search.space.schema import AUGMENTATIONS
 from search.trial.augment import augment
-from search.trial.spec import TrialConfig
-from search.trial.train import TrialContext, TrialDiverged, _Run, load_trial_checkpoint, prepare
+from search.trial.checkpoint import META_FILE, TENSORS_FILE, load_trial_checkpoint, read_meta
+from search.trial.context import TrialContext, prepare
+from search.trial.spec import TrialSpec
+from search.trial.train import TrialDiverged, _Run
 
 SPACE = """\
 name: unit
@@ -31,19 +33,19 @@ def setup(tmp_path_factory):
     path.write_text(textwrap.dedent(SPACE.format(cache=root / "cache")))
     space = load_space(path)
     context, num_classes = prepare(TrialContext.for_space(space))
-    cfg = TrialConfig.from_flat_dict({**space.fixed_values(), "num_classes": num_classes})
-    return context, cfg
+    spec = TrialSpec.from_flat_dict({**space.fixed_values(), "num_classes": num_classes})
+    return context, spec
 
 
 def test_prepare_builds_the_cache_that_trials_read(setup):
-    context, cfg = setup
+    context, spec = setup
     assert context.corrupted_path and context.corrupted_path.endswith(".pt")
-    assert cfg.num_classes == 10
+    assert spec.model.num_classes == 10
 
 
 def test_epochs_with_adl_train_and_judging_reports_every_metric(setup, tmp_path):
-    context, cfg = setup
-    run = _Run(cfg, context)
+    context, spec = setup
+    run = _Run(spec, context)
     first = run.train_epoch(1)
     assert first["epoch"] == 1 and math.isfinite(first["train_loss"]) and 0 <= first["clean_accuracy"] <= 100
     final = run.judge(trial_time_s=0.0)
@@ -51,18 +53,20 @@ def test_epochs_with_adl_train_and_judging_reports_every_metric(setup, tmp_path)
         assert math.isfinite(final[key]), key
     assert final["full_budget"] == 0  # judged after 1 of 2 epochs
 
-    # A checkpoint carries the config and rebuilds the same model.
+    # A checkpoint carries the spec and the judging settings, and rebuilds the same model.
     run.save(str(tmp_path))
-    cfg2, model, state = load_trial_checkpoint(tmp_path)
-    assert cfg2 == cfg and state["epoch"] == 1
-    x = torch.rand(3, 3, cfg.img_size, cfg.img_size)
+    spec2, model, meta = load_trial_checkpoint(tmp_path)
+    assert spec2 == spec and meta["epoch"] == 1 and meta["judging"] == context.judging()
+    assert TrialContext.from_judging(meta["judging"]).judging() == context.judging()
+    x = torch.rand(3, 3, spec.model.img_size, spec.model.img_size)
     run.model.eval()
     torch.testing.assert_close(model.eval()(x), run.model(x))
 
 
 def test_a_diverging_loss_raises_with_where_it_happened(setup):
-    context, cfg = setup
-    wild = dataclasses.replace(cfg, optimizer="sgd", lr=1e30, adl_weight=0.0, scheduler="none")
+    context, spec = setup
+    wild = dataclasses.replace(spec, train=dataclasses.replace(spec.train, optimizer="sgd", lr=1e30, adl_weight=None,
+                                                                 scheduler="none"))
     with pytest.raises(TrialDiverged, match=r"the loss is (nan|inf|-inf) at epoch 1, step \d+"):
         _Run(wild, context).train_epoch(1)
 
@@ -79,3 +83,27 @@ def test_augmentations_keep_shape_and_range(name):
 def test_unknown_augmentation_is_a_value_error():
     with pytest.raises(ValueError, match="augmentation must be one of"):
         augment(torch.rand(1, 3, 8, 8), "mixup")
+
+
+def test_a_checkpoint_holds_no_code_only_tensors_and_json(setup, tmp_path):
+    """Checkpoints may sit in a shared bucket: tensors load with weights_only=True, the rest is JSON."""
+    import json
+    import pickle
+
+    context, spec = setup
+    run = _Run(spec, context)
+    run.save(str(tmp_path))
+    tensors = torch.load(tmp_path / TENSORS_FILE, weights_only=True)  # raises on any pickled object
+    assert set(tensors) == {"model", "optimizer", "scheduler"}
+    meta = json.loads((tmp_path / META_FILE).read_text())
+    assert meta["model_name"] == "robust_vit" and meta["spec"] == spec.to_flat_dict()
+    assert read_meta(tmp_path)["model_kwargs"]["mixer"] == "fan"
+
+    # A file that would run code when unpickled is refused, not executed.
+    class Exploit:
+        def __reduce__(self):
+            return (print, ("pwned",))
+
+    (tmp_path / TENSORS_FILE).write_bytes(pickle.dumps({"model": Exploit()}))
+    with pytest.raises(pickle.UnpicklingError):
+        load_trial_checkpoint(tmp_path)

@@ -1,0 +1,69 @@
+"""The run folder of a search, ``<storage>/<space name>/``: the one place that names its files.
+
+::
+
+    space.yaml      the space file the search was started from (a changed space cannot resume)
+    optuna.db       the Optuna study (SQLite)
+    mlflow.db       the MLflow store, unless a tracking server was given
+    trials/ID.json  one record per trial (search.results.records)
+    <Ray trial folders>/checkpoint_*/trial.pt + trial.json   (when the storage is local)
+
+A run folder may be moved or copied: nothing in it holds its own absolute path.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+SPACE_COPY = "space.yaml"
+STUDY_DB = "optuna.db"
+MLFLOW_DB = "mlflow.db"
+TRIALS_DIR = "trials"
+DEFAULT_STORAGE = "runs"  # storage.path's default: where `search pareto NAME` looks first
+_CHECKPOINT = re.compile(r"^checkpoint_(\d+)$")
+
+
+def space_copy(run_folder: str | os.PathLike) -> Path:
+    return Path(run_folder) / SPACE_COPY
+
+
+def study_uri(run_folder: str | os.PathLike) -> str:
+    """The Optuna storage URL of the search's study."""
+    return f"sqlite:///{Path(run_folder) / STUDY_DB}"
+
+
+def mlflow_db(run_folder: str | os.PathLike) -> Path:
+    return Path(run_folder) / MLFLOW_DB
+
+
+def trials_dir(run_folder: str | os.PathLike) -> Path:
+    return Path(run_folder) / TRIALS_DIR
+
+
+def is_run_folder(path: str | os.PathLike) -> bool:
+    """A folder a search wrote (its space copy or its records are there)."""
+    path = Path(path)
+    return path.is_dir() and (space_copy(path).is_file() or trials_dir(path).is_dir())
+
+
+def locate(name_or_path: str | os.PathLike) -> Path | None:
+    """A run folder given as a path, or as a space name under the default storage; None if neither."""
+    for candidate in (Path(name_or_path), Path(DEFAULT_STORAGE) / str(name_or_path)):
+        if is_run_folder(candidate):
+            return candidate.resolve()
+    return None
+
+
+def trial_checkpoint(experiment_path: str | os.PathLike, trial_id: str) -> Path | None:
+    """The latest checkpoint folder of trial ``trial_id`` in Ray's experiment folder (None: none)."""
+    latest: tuple[int, Path] | None = None
+    for trial_dir in Path(experiment_path).glob(f"*{trial_id}*"):
+        if not trial_dir.is_dir():
+            continue
+        for child in trial_dir.iterdir():
+            match = _CHECKPOINT.match(child.name)
+            if match and child.is_dir() and (latest is None or int(match.group(1)) > latest[0]):
+                latest = (int(match.group(1)), child)
+    return latest[1] if latest else None
