@@ -9,7 +9,9 @@ MODEL is one of:
 - a ``.pt`` dict with ``model_name`` (a timm name), ``model_kwargs`` and the weights under
   ``state_dict`` or ``model``, read with ``weights_only=True``;
 - a timm model name, built with ``--model-kwargs`` (JSON) and untrained weights unless the name has
-  weights on disk (nothing downloads). ``components`` is imported first, so the zoo's names work.
+  weights on disk (nothing downloads). ``components`` is imported first, so the zoo's names work;
+- a zoo model name with ``--authors-weights FILE``: a checkpoint released by the FAN or TAP/ADL
+  authors (their key names), converted by :func:`components.convert.load_authors_checkpoint`.
 
 The corrupted test set is built once and cached (``--cache-dir``), or a pre-made benchmark is read
 with ``--corrupted-data`` (ImageNet-C folder or CIFAR-10-C/100-C ``.npy`` folder). The report is
@@ -48,6 +50,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", metavar="MODEL", help="a trial checkpoint (folder), a .pt file or a timm model name")
     parser.add_argument("--model-kwargs", default="{}", metavar="JSON",
                         help="keyword arguments for timm.create_model, as JSON (model names only)")
+    parser.add_argument("--authors-weights", metavar="FILE",
+                        help="a FAN or TAP/ADL checkpoint released by the authors, for the zoo model MODEL "
+                             "(e.g. fan_base_16_p4_hybrid); it keeps its own number of classes")
     # Judging options default to None: a trial checkpoint's own setting, else DEFAULTS.
     parser.add_argument("--dataset", help="digits | cifar10 | cifar100 | imagefolder (default: digits)")
     parser.add_argument("--data-path", help="folder of the data set (not needed for digits)")
@@ -115,6 +120,13 @@ def _plain_model(args: argparse.Namespace, num_classes: int):
             raise UserError(f"--model-kwargs is not valid JSON: {err}") from None
         if not isinstance(kwargs, dict):
             raise UserError(f"--model-kwargs must be a JSON object, got {args.model_kwargs!r}")
+        if args.authors_weights:
+            from components.convert import load_authors_checkpoint
+
+            try:
+                return load_authors_checkpoint(args.authors_weights, name, **kwargs)
+            except (ValueError, RuntimeError) as err:
+                raise UserError(f"--authors-weights {args.authors_weights}: {str(err).splitlines()[0]}") from None
         kwargs.setdefault("num_classes", num_classes)
     if not timm.is_model(name):
         raise UserError(f"unknown model {name!r}: not a timm model name nor a checkpoint")

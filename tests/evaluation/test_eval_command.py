@@ -76,3 +76,19 @@ def test_eval_on_premade_cifar_c(tmp_path, capsys):
     assert "fog" in capsys.readouterr().out
     flat = json.loads((tmp_path / "m.json").read_text())
     assert set(k for k in flat if k.startswith("error/")) == {"error/fog/1", "error/fog/5"}
+
+
+def test_eval_of_the_authors_released_weights(tmp_path, capsys):
+    """A checkpoint with the FAN authors' key names is converted and judged (no download: the
+    checkpoint is made here from a model's own weights, renamed as the authors' code names them)."""
+    from tests.components.test_convert import to_authors
+
+    kwargs = {"img_size": 32, "embed_dim": 32, "depth": 2, "num_heads": 2, "num_classes": 10}
+    model = timm.create_model("fan_tiny_12_p16_224", **kwargs)
+    torch.save({"model": to_authors(model.state_dict())}, tmp_path / "fan.pth")
+    rc = main(["eval", "fan_tiny_12_p16_224", "--authors-weights", str(tmp_path / "fan.pth"),
+               "--model-kwargs", json.dumps(kwargs), "--cache-dir", str(tmp_path), *COMMON])
+    assert rc == 0 and "clean accuracy" in capsys.readouterr().out
+    rc = main(["eval", "fan_tiny_12_p16_224", "--authors-weights", str(tmp_path / "missing.pth"),
+               "--cache-dir", str(tmp_path), *COMMON])
+    assert rc == 2 and "--authors-weights" in capsys.readouterr().err
