@@ -54,11 +54,11 @@ def main() -> None:
             points = rng.random((n, m)).tolist()
             directions = ["max"] + ["min"] * (m - 1)
             reference = [0.0] + [2.0] * (m - 1)
-            a_t, a = _best(lambda: before.pareto_ranks(points, directions))
-            b_t, b = _best(lambda: pareto.pareto_ranks(points, directions))
+            a_t, a = _best(lambda p=points, d=directions: before.pareto_ranks(p, d))
+            b_t, b = _best(lambda p=points, d=directions: pareto.pareto_ranks(p, d))
             assert a == b, "the ranks differ"
-            c_t, c = _best(lambda: before.hypervolume(points, directions, reference))
-            d_t, d = _best(lambda: pareto.hypervolume(points, directions, reference))
+            c_t, c = _best(lambda p=points, d=directions, r=reference: before.hypervolume(p, d, r))
+            d_t, d = _best(lambda p=points, d=directions, r=reference: pareto.hypervolume(p, d, r))
             assert abs(c - d) <= 1e-9 * max(1.0, abs(c)), (c, d)
             print(f"{m} {n:5d} | {a_t * 1e3:8.2f} {b_t * 1e3:7.2f} {a_t / b_t:7.1f}x | "
                   f"{c_t * 1e3:8.2f} {d_t * 1e3:7.2f} {c_t / d_t:6.1f}x")

@@ -49,7 +49,7 @@ def bench_quickstart(workdir: Path) -> dict[str, float]:
     own = sum(r.final.get("trial_time_s", 0.0) for r in records)
     train = sum(r.final.get("train_time_s", 0.0) for r in records)
     judge = sum(r.final.get("judge_time_s", 0.0) for r in records)
-    concurrency = space.search["concurrency"]
+    concurrency = space.search.concurrency
     ideal = own / concurrency
     # Each trial's span as Ray saw it, from its result log (first report's start to last report).
     spans = []

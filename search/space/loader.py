@@ -107,8 +107,9 @@ class SearchSpace:
     Attributes:
         name: the run name (``name`` or the file's stem); the run folder is ``<storage>/<name>``.
         source: the file it was loaded from; ``text``: its content (copied into the run folder).
-        sections: resolved values per section (defaults filled in); searched fields hold a
-            :class:`Param`. ``search.scheduler`` is None or a dict.
+        sections: the typed sections by name (``space.data``, ``space.model``, ... for each), defaults
+            filled in; searched fields hold a :class:`Param`, a model field left unset
+            ``schema.MODEL_DEFAULT``; ``search.scheduler`` is None or a ``SchedulerSection``.
         params: the searched parameters, in file order.
         objectives: ``(metric, "max" | "min")`` pairs.
         model_fields: per model name, the model-dependent keys that apply to it (see :meth:`applies`).
@@ -118,7 +119,7 @@ class SearchSpace:
     source: str
     text: str
     description: str
-    sections: dict[str, dict[str, Any]]
+    sections: dict[str, Any]
     params: tuple[Param, ...]
     objectives: tuple[tuple[str, str], ...]
     _fixed: dict[str, Any] = field(default_factory=dict, repr=False)
@@ -126,25 +127,33 @@ class SearchSpace:
     # apply to it (model fields it takes, img_size when it has one, ADL when it gives attention maps).
     model_fields: dict[str, frozenset[str]] = field(default_factory=dict, repr=False)
 
-    # ---- sections -------------------------------------------------------------------------------
+    # ---- sections (typed, frozen: see search.space.schema) --------------------------------------
     @property
-    def data(self) -> dict[str, Any]:
+    def data(self) -> schema.DataSection:
         return self.sections["data"]
 
     @property
-    def eval(self) -> dict[str, Any]:
+    def model(self) -> schema.ModelSection:
+        return self.sections["model"]
+
+    @property
+    def train(self) -> schema.TrainSection:
+        return self.sections["train"]
+
+    @property
+    def eval(self) -> schema.EvalSection:
         return self.sections["eval"]
 
     @property
-    def search(self) -> dict[str, Any]:
+    def search(self) -> schema.SearchSection:
         return self.sections["search"]
 
     @property
-    def resources(self) -> dict[str, Any]:
+    def resources(self) -> schema.ResourcesSection:
         return self.sections["resources"]
 
     @property
-    def storage(self) -> dict[str, Any]:
+    def storage(self) -> schema.StorageSection:
         return self.sections["storage"]
 
     @property
@@ -158,17 +167,17 @@ class SearchSpace:
     @property
     def corruption_table(self) -> str:
         """The eval table, or the one that fits the data set (CIFAR-sized images use 'cifar10')."""
-        return self.eval["table"] or ("imagenet" if self.data["dataset"] == "imagefolder" else "cifar10")
+        return self.eval.table or ("imagenet" if self.data.dataset == "imagefolder" else "cifar10")
 
     # ---- where the results go -----------------------------------------------------------------------
     @property
     def storage_is_uri(self) -> bool:
-        return "://" in self.storage["path"]
+        return "://" in self.storage.path
 
     @property
     def experiment_path(self) -> str:
         """Ray Tune's experiment folder: ``<storage.path>/<name>`` (a local path or a URI)."""
-        base = self.storage["path"]
+        base = self.storage.path
         if self.storage_is_uri:
             return base.rstrip("/") + "/" + self.name
         return str(Path(base).expanduser().resolve() / self.name)
@@ -181,7 +190,7 @@ class SearchSpace:
         ``<storage.local>/<name>`` on the driver.
         """
         if self.storage_is_uri:
-            return Path(self.storage["local"]).expanduser().resolve() / self.name
+            return Path(self.storage.local).expanduser().resolve() / self.name
         return Path(self.experiment_path)
 
     # ---- values ---------------------------------------------------------------------------------
@@ -234,14 +243,16 @@ class SearchSpace:
         if self.description:
             out["description"] = self.description
         for section, values in self.sections.items():
-            out[section] = {k: (v.describe() if isinstance(v, Param) else _plain(v)) for k, v in values.items()
-                            if v is not schema.MODEL_DEFAULT}
+            out[section] = {k: (v.describe() if isinstance(v, Param) else _plain(v)) for k, v in
+                            schema.section_items(values) if v is not schema.MODEL_DEFAULT}
         out["objectives"] = [{"metric": m, "direction": d} for m, d in self.objectives]
         return out
 
 
 def _plain(value: Any) -> Any:
-    """Tuples to lists, recursively (for YAML/JSON output)."""
+    """Tuples to lists and sections to dicts, recursively (for YAML/JSON output)."""
+    if isinstance(value, schema.SchedulerSection):
+        return {k: _plain(v) for k, v in schema.section_items(value)}
     if isinstance(value, tuple | list):
         return [_plain(v) for v in value]
     if isinstance(value, dict):
@@ -349,10 +360,13 @@ class _Parser:
                             f"trials on the first objective): one of {', '.join(schema.EPOCH_METRICS)}")
         self.cross_checks(sections, document)
         fixed = self.fixed(sections, name)
+        model_fields = self.model_fields(sections)
+        if sections["search"]["scheduler"] is not None:
+            sections["search"]["scheduler"] = schema.SchedulerSection(**sections["search"]["scheduler"])
+        typed = {name: schema.SECTION_TYPES[name](**values) for name, values in sections.items()}
         return SearchSpace(
-            name=name, source=self.source, text=text, description=description, sections=sections,
-            params=tuple(params), objectives=objectives, _fixed=fixed,
-            model_fields=self.model_fields(sections),
+            name=name, source=self.source, text=text, description=description, sections=typed,
+            params=tuple(params), objectives=objectives, _fixed=fixed, model_fields=model_fields,
         )
 
     # ---- which fields each model takes ------------------------------------------------------------

@@ -77,10 +77,10 @@ def make_sampler(search: dict[str, Any]) -> optuna.samplers.BaseSampler:
     TPE is multivariate with ``group=True``, the variant that models conditional spaces (each
     group of parameters that appear together gets its own joint density).
     """
-    seed = search["seed"]
-    name = search["sampler"]
-    startup = {} if search.get("n_startup_trials") is None else {"n_startup_trials": search["n_startup_trials"]}
-    population = {} if search.get("population_size") is None else {"population_size": search["population_size"]}
+    seed = search.seed
+    name = search.sampler
+    startup = {} if search.n_startup_trials is None else {"n_startup_trials": search.n_startup_trials}
+    population = {} if search.population_size is None else {"population_size": search.population_size}
     with warnings.catch_warnings():  # group=True and NSGA-III are marked experimental by Optuna
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         if name == "tpe":

@@ -10,6 +10,7 @@ those packages' own registries, lazily, so that the lists are never written twic
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import math
 import re
@@ -468,6 +469,34 @@ SECTIONS: dict[str, dict[str, Field]] = {
     "storage": STORAGE,
 }
 TOP_LEVEL = ("name", "description", *SECTIONS, "objectives")
+
+
+def _section_type(class_name: str, section: str, fields: dict[str, Field]) -> type:
+    """A frozen dataclass with one attribute per field of ``section`` (made from the schema, so that
+    the field names are written once): what a loaded space holds instead of string-keyed dicts."""
+    cls = dataclasses.make_dataclass(class_name, [(k, Any) for k in fields], frozen=True)
+    cls.__module__ = __name__  # picklable: a module attribute of this very name holds it
+    cls.__doc__ = f"The validated ``{section}`` section of a space file (fields: search.space.schema.{section.upper()})."
+    return cls
+
+
+DataSection = _section_type("DataSection", "data", DATA)
+ModelSection = _section_type("ModelSection", "model", MODEL)
+TrainSection = _section_type("TrainSection", "train", TRAIN)
+EvalSection = _section_type("EvalSection", "eval", EVAL)
+SearchSection = _section_type("SearchSection", "search", SEARCH)
+ResourcesSection = _section_type("ResourcesSection", "resources", RESOURCES)
+StorageSection = _section_type("StorageSection", "storage", STORAGE)
+SchedulerSection = _section_type("SchedulerSection", "scheduler", SCHEDULER)
+SECTION_TYPES: dict[str, type] = {
+    "data": DataSection, "model": ModelSection, "train": TrainSection, "eval": EvalSection,
+    "search": SearchSection, "resources": ResourcesSection, "storage": StorageSection,
+}
+
+
+def section_items(section: Any) -> list[tuple[str, Any]]:
+    """``(field, value)`` pairs of a typed section, in schema order (values as they are, not copied)."""
+    return [(f.name, getattr(section, f.name)) for f in dataclasses.fields(section)]
 SEARCHABLE_SECTIONS = ("model", "train")
 DEFAULT_OBJECTIVES = (("clean_accuracy", "max"), ("mce", "min"))
 

@@ -315,7 +315,6 @@ class SearchTracker:
             self._reopen_parent()
 
     def _initial_parent_tags(self) -> dict[str, str]:
-        search = getattr(self.space, "search", {}) or {}
         front_text = (
             "The Pareto front of this search: artifacts `pareto/pareto_front.png` (static), "
             "`pareto/pareto_front.html` (interactive) and `pareto/pareto_front.csv` (every trial with "
@@ -324,7 +323,7 @@ class SearchTracker:
         )
         return {
             "space": self.experiment_name,
-            "sampler": str(search.get("sampler", "")),
+            "sampler": str(getattr(getattr(self.space, "search", None), "sampler", "")),
             "run_folder": str(self.run_folder),
             "objectives": json.dumps([{"metric": m, "direction": d} for m, d in self.objectives]),
             "search_status": "running",

@@ -48,17 +48,17 @@ class TrialContext:
     @classmethod
     def for_space(cls, space: Any) -> TrialContext:
         data, ev, res = space.data, space.eval, space.resources
-        path = str(Path(data["path"]).expanduser().resolve()) if data["path"] else None
+        path = str(Path(data.path).expanduser().resolve()) if data.path else None
         return cls(
-            dataset=data["dataset"], path=path, image_size=data["image_size"],
-            train_split=data["train_split"], test_split=data["test_split"],
-            train_subset=data["train_subset"], test_subset=data["test_subset"], num_workers=data["num_workers"],
-            data_seed=space.search["seed"], corruptions=tuple(ev["corruptions"]), severities=tuple(ev["severities"]),
-            table=space.corruption_table, normalization=_absolute_if_file(ev["normalization"]), eval_subset=ev["subset"],
-            eval_seed=ev["seed"], eval_batch_size=ev["batch_size"], backend=ev["backend"],
-            cache_dir=str(Path(ev["cache_dir"]).expanduser().resolve()),
-            use_gpu=res["gpus_per_trial"] > 0, torch_threads=max(1, int(res["cpus_per_trial"])),
-            benchmark_path=str(Path(ev["benchmark_path"]).expanduser().resolve()) if ev["benchmark_path"] else None,
+            dataset=data.dataset, path=path, image_size=data.image_size,
+            train_split=data.train_split, test_split=data.test_split,
+            train_subset=data.train_subset, test_subset=data.test_subset, num_workers=data.num_workers,
+            data_seed=space.search.seed, corruptions=tuple(ev.corruptions), severities=tuple(ev.severities),
+            table=space.corruption_table, normalization=_absolute_if_file(ev.normalization), eval_subset=ev.subset,
+            eval_seed=ev.seed, eval_batch_size=ev.batch_size, backend=ev.backend,
+            cache_dir=str(Path(ev.cache_dir).expanduser().resolve()),
+            use_gpu=res.gpus_per_trial > 0, torch_threads=max(1, int(res.cpus_per_trial)),
+            benchmark_path=str(Path(ev.benchmark_path).expanduser().resolve()) if ev.benchmark_path else None,
         )
 
 

@@ -31,15 +31,15 @@ def preflight(space: Any, tracking_uri: str | None = None) -> None:
     """Raise :class:`UserError` for the first thing of ``space`` that this machine lacks (see above)."""
     _check_data(space)
     if space.storage_is_uri:
-        _check_writable(space, "storage.local", space.storage["local"])
+        _check_writable(space, "storage.local", space.storage.local)
     else:
-        _check_writable(space, "storage", space.storage["path"])
-    _check_writable(space, "eval.cache_dir", space.eval["cache_dir"])
+        _check_writable(space, "storage", space.storage.path)
+    _check_writable(space, "eval.cache_dir", space.eval.cache_dir)
     _check_tracking(space, tracking_uri)
 
 
 def _check_data(space: Any) -> None:
-    given = space.data["path"]
+    given = space.data.path
     if not given:
         return
     root = Path(given).expanduser()
@@ -47,9 +47,9 @@ def _check_data(space: Any) -> None:
         state = "is not a folder" if root.exists() else "does not exist"
         raise UserError(f"{space.source}: data.path: given {given!r}; expected the data set's root folder "
                         f"({root.resolve()} {state})")
-    if space.data["dataset"] == "imagefolder":
+    if space.data.dataset == "imagefolder":
         for key in ("train_split", "test_split"):
-            split = space.data[key]
+            split = getattr(space.data, key)
             if not (root / split).is_dir():
                 raise UserError(f"{space.source}: data.{key}: given {split!r}; expected a sub-folder of data.path "
                                 f"({(root / split).resolve()} does not exist)")

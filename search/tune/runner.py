@@ -21,6 +21,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import math
@@ -47,6 +48,7 @@ from search.tune.preflight import discard, first_missing, preflight
 # process for each and never places one on those idle workers (each spends a second of CPU importing
 # Ray while the search sets up).
 RAY_SYSTEM_CONFIG = {"prestart_worker_first_driver": False}
+RAY_CLUSTERS_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"  # "0": a local Ray on 127.0.0.1 (see _loopback_only)
 
 
 @dataclass
@@ -94,7 +96,7 @@ def run_search(
     preflight(space, tracking_uri)  # what this machine lacks (data, folders, tracking): before anything starts
     new_folder = first_missing(run_folder)  # what this call creates, and removes should setup fail
     print(f"search {space.name}: {len(space.params)} searched parameters ({space.size_text()}), "
-          f"{space.search['num_trials']} trials, run folder {run_folder}", file=out, flush=True)
+          f"{space.search.num_trials} trials, run folder {run_folder}", file=out, flush=True)
     timings: dict[str, float] = {}
     t0 = time.monotonic()
     # Ray starts (seconds, mostly spent waiting for its processes) while two threads load the data
@@ -145,7 +147,7 @@ def run_search(
         if status == "finished":  # never after an interruption: its running trials resume next time
             records = _drop_lost_trials(records, run_folder, out, tracker)
         ended = sum(r.status in ("finished", "failed", "stopped") for r in records)
-        if ended < space.search["num_trials"]:
+        if ended < space.search.num_trials:
             status = "interrupted"
     finally:
         if started_ray:
@@ -219,9 +221,9 @@ def _prepare(space: SearchSpace, progress: bool):
         train, test = load_data(context)
     except (ValueError, FileNotFoundError, NotADirectoryError) as err:
         raise UserError(f"{space.source}: data: {err}") from None
-    if space.eval["subset"] is not None and space.eval["subset"] > len(test):
-        raise UserError(f"{space.source}: eval.subset: given {space.eval['subset']}; expected at most the "
-                        f"{len(test)} images of the test set (data.test_split {space.data['test_split']!r})")
+    if space.eval.subset is not None and space.eval.subset > len(test):
+        raise UserError(f"{space.source}: eval.subset: given {space.eval.subset}; expected at most the "
+                        f"{len(test)} images of the test set (data.test_split {space.data.test_split!r})")
     try:
         corrupted = judging_set(context, test, progress)
     except ValueError as err:
@@ -255,9 +257,33 @@ def _start_ray(space: SearchSpace, address: str | None, verbose: bool) -> bool:
         return True
     # address="local": always a new local Ray, never a cluster that happens to run on this machine.
     # The setup hook ends a trial's worker with its raylet, hence with a killed search.
-    ray.init(address="local", num_cpus=_local_cpus(space), include_dashboard=False, _system_config=RAY_SYSTEM_CONFIG,
-             runtime_env={"worker_process_setup_hook": WORKER_SETUP_HOOK}, **quiet)
+    with _loopback_only():
+        ray.init(address="local", num_cpus=_local_cpus(space), include_dashboard=False, _system_config=RAY_SYSTEM_CONFIG,
+                 runtime_env={"worker_process_setup_hook": WORKER_SETUP_HOOK}, **quiet)
     return True
+
+
+@contextlib.contextmanager
+def _loopback_only():
+    """A local Ray that listens on 127.0.0.1 only, not on every interface (Ray's default).
+
+    Ray's servers bind to the node's address, which Ray takes to be the machine's outward one
+    (even when told 127.0.0.1) unless multi-node clusters are off: the switch Ray has for macOS
+    and Windows, read from the environment at import and by the processes ``ray.init`` starts.
+    Both are set for the start of this Ray only, so that joining a cluster later is unchanged.
+    """
+    from ray._private import ray_constants
+
+    saved = os.environ.get(RAY_CLUSTERS_ENV), ray_constants.ENABLE_RAY_CLUSTER
+    os.environ[RAY_CLUSTERS_ENV], ray_constants.ENABLE_RAY_CLUSTER = "0", False
+    try:
+        yield
+    finally:
+        ray_constants.ENABLE_RAY_CLUSTER = saved[1]
+        if saved[0] is None:
+            os.environ.pop(RAY_CLUSTERS_ENV, None)
+        else:
+            os.environ[RAY_CLUSTERS_ENV] = saved[0]
 
 
 def _stop_ray() -> None:
@@ -268,7 +294,7 @@ def _stop_ray() -> None:
 
 def _local_cpus(space: SearchSpace) -> int:
     res = space.resources
-    return res["num_cpus"] or max(1, math.ceil(res["cpus_per_trial"] * space.search["concurrency"]))
+    return res.num_cpus or max(1, math.ceil(res.cpus_per_trial * space.search.concurrency))
 
 
 def _spare_cores(space: SearchSpace, folder: Path):
@@ -276,7 +302,7 @@ def _spare_cores(space: SearchSpace, folder: Path):
     from search.tune.cores import SpareCores
 
     res = space.resources
-    return SpareCores(folder / "threads.json", _local_cpus(space), res["cpus_per_trial"], space.search["num_trials"])
+    return SpareCores(folder / "threads.json", _local_cpus(space), res.cpus_per_trial, space.search.num_trials)
 
 
 # ---- the Tune experiment --------------------------------------------------------------------------------
@@ -300,10 +326,10 @@ def _tuner(space, context, data, num_classes, run_folder, tracker, verbose, out,
         # The data sets go through the object store once: a trial neither reads nor decodes them again
         # (for small sets like the digits, that was a second of imports and work in every new trial).
         tune.with_parameters(train_trial, context=context, data=data),
-        {"cpu": res["cpus_per_trial"], "gpu": res["gpus_per_trial"]},
+        {"cpu": res.cpus_per_trial, "gpu": res.gpus_per_trial},
     )
-    live = LiveView(space.objectives, [p.name for p in space.params], space.search["num_trials"],
-                    space.sections["train"]["epochs"], stream=out)
+    live = LiveView(space.objectives, [p.name for p in space.params], space.search.num_trials,
+                    space.train.epochs, stream=out)
     live.seed(load_records(run_folder))
     # The tracker hears of each record from the writer that wrote it: no order between callbacks.
     callbacks = [RecordWriter(run_folder, listeners=[tracker] if tracker is not None else []), live]
@@ -317,7 +343,7 @@ def _tuner(space, context, data, num_classes, run_folder, tracker, verbose, out,
             space.experiment_path,
             trainable=trainable,
             resume_unfinished=True,
-            resume_errored=space.search["resume_errored"],
+            resume_errored=space.search.resume_errored,
         )
         # The restored RunConfig is the pickled one; this run's callbacks and output replace it
         # (Tuner has no public setter; get_run_config returns the live object).
@@ -331,7 +357,7 @@ def _tuner(space, context, data, num_classes, run_folder, tracker, verbose, out,
         tune_config=tune.TuneConfig(
             search_alg=_search_alg(space, num_classes, run_folder),
             scheduler=_scheduler(space),
-            num_samples=space.search["num_trials"],
+            num_samples=space.search.num_trials,
             # One worker process per concurrent trial, reused by the next trial: a fresh one costs
             # seconds of imports (Ray Tune, torch, timm) per trial. A kept actor lost with its node
             # fails its next call and Tune retries that trial on a new actor (with search/tune/reuse.py's
@@ -341,7 +367,7 @@ def _tuner(space, context, data, num_classes, run_folder, tracker, verbose, out,
         run_config=tune.RunConfig(
             name=space.name,
             storage_path=space.experiment_path.rsplit("/", 1)[0],
-            failure_config=tune.FailureConfig(max_failures=space.search["max_failures"]),
+            failure_config=tune.FailureConfig(max_failures=space.search.max_failures),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
             callbacks=callbacks,
             verbose=ray_verbose,
@@ -369,12 +395,12 @@ def _search_alg(space: SearchSpace, num_classes: int, run_folder: Path):
         storage=storage,
         space_size=space.size(),
     )
-    return ConcurrencyLimiter(searcher, max_concurrent=space.search["concurrency"])
+    return ConcurrencyLimiter(searcher, max_concurrent=space.search.concurrency)
 
 
 def _scheduler(space: SearchSpace):
     """ASHA on the first objective (Ray's schedulers rank on one metric), or None."""
-    spec = space.search["scheduler"]
+    spec = space.search.scheduler
     if not spec:
         return None
     from ray.tune.schedulers import ASHAScheduler
@@ -389,8 +415,8 @@ def _scheduler(space: SearchSpace):
         time_attr=protocol.EPOCH,
         metric=metric,
         mode=direction,
-        max_t=space.sections["train"]["epochs"] - 0.5,
-        grace_period=spec["grace_period"],
-        reduction_factor=spec["reduction_factor"],
+        max_t=space.train.epochs - 0.5,
+        grace_period=spec.grace_period,
+        reduction_factor=spec.reduction_factor,
         stop_last_trials=False,
     )

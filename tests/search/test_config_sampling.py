@@ -73,7 +73,7 @@ def test_tap_blocks_keyword_uses_the_models_own_depth_when_unset():
 
 
 def _sample(space, sampler_name="random", n=12, seed=0):
-    sampler = make_sampler({**space.search, "sampler": sampler_name, "seed": seed})
+    sampler = make_sampler(dataclasses.replace(space.search, sampler=sampler_name, seed=seed))
     study = optuna.create_study(directions=["maximize", "minimize"], sampler=sampler)
     space_fn = SpaceSampler.for_space(space, num_classes=10)
     configs = []
@@ -95,7 +95,7 @@ def test_conditional_tap_settings_are_sampled_only_when_tap_is_on(quickstart):
         else:
             assert "tap_dilations" not in params and "tap_blocks" not in params
             assert "tap_dilations" not in values and spec.model.kwargs()["tap_dilations"] == ()
-        assert spec.model.num_classes == 10 and spec.train.epochs == quickstart.sections["train"]["epochs"]
+        assert spec.model.num_classes == 10 and spec.train.epochs == quickstart.train.epochs
         assert ("adl_threshold" in values) == (values["adl_weight"] > 0)  # logged only when ADL is on
 
 

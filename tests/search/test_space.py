@@ -51,7 +51,7 @@ def test_valid_space_loads_with_defaults_and_size(tmp_path):
     assert space.size() == 24
     fixed = space.fixed_values()
     assert fixed["epochs"] == 2 and fixed["img_size"] == 16 and fixed["model_name"] == "robust_vit"
-    assert space.eval["corruptions"] == ("gaussian_noise", "fog")
+    assert space.eval.corruptions == ("gaussian_noise", "fog")
     assert space.corruption_table == "cifar10"
 
 
