@@ -5,6 +5,8 @@ search training on."""
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
 import json
 import os
 import signal
@@ -93,6 +95,28 @@ def _session_processes(sid: int) -> dict[int, str]:
     return found
 
 
+def _listening(pids) -> set[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+    """The addresses that the processes ``pids`` accept TCP connections on (from /proc)."""
+    inodes = set()
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            for fd in Path(f"/proc/{pid}/fd").iterdir():
+                with contextlib.suppress(OSError):
+                    target = os.readlink(fd)
+                    if target.startswith("socket:["):
+                        inodes.add(target[8:-1])
+    found = set()
+    for table in ("tcp", "tcp6"):
+        for line in Path(f"/proc/net/{table}").read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and fields[9] in inodes:  # LISTEN
+                raw = bytes.fromhex(fields[1].split(":")[0])
+                # /proc writes each 32-bit word of the address in host (little-endian) order
+                words = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))
+                found.add(ipaddress.ip_address(words))
+    return found
+
+
 def _assert_each_trial_once(run_folder: Path, epochs: int) -> list:
     """Every trial of the budget finished once, with one history entry per epoch, in the records, the
     Optuna study (one complete trial each, none left running) and MLflow (one child run each, one
@@ -131,6 +155,7 @@ def test_killed_search_resumes_without_losing_or_repeating_a_trial(tmp_path):
         finished_before = {r.trial_id: r.final for r in _wait_for(first, run_folder, lambda records: any(
             r.status == "finished" for r in records)) if r.status == "finished"}
         started = _session_processes(first.pid)
+        listening = _listening(started)
     finally:
         os.killpg(first.pid, signal.SIGKILL)  # the driver's process group: the driver, its Ray
         killed_at = time.monotonic()
@@ -140,6 +165,10 @@ def test_killed_search_resumes_without_losing_or_repeating_a_trial(tmp_path):
     # Ray's trial workers sit in process groups of their own, out of the kill's reach: they must die
     # with the search all the same, before they could train or write anything more.
     assert any(name.startswith("ray::") for name in started.values()), started
+    # A local search's Ray (its GCS, raylet, driver and workers) listens on the loopback interface only.
+    assert listening and all(
+        a.is_loopback or (a.version == 6 and a.ipv4_mapped and a.ipv4_mapped.is_loopback) for a in listening
+    ), listening
     while _session_processes(first.pid) and time.monotonic() - killed_at < KILLED_WITHIN_S:
         time.sleep(0.05)
     assert not _session_processes(first.pid), f"still running {KILLED_WITHIN_S}s after the kill: {_session_processes(first.pid)}"
