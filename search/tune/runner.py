@@ -22,7 +22,6 @@
 from __future__ import annotations
 
 import contextlib
-import contextlib
 import dataclasses
 import logging
 import math
@@ -49,7 +48,6 @@ from search.tune.preflight import discard, first_missing, preflight
 # process for each and never places one on those idle workers (each spends a second of CPU importing
 # Ray while the search sets up).
 RAY_SYSTEM_CONFIG = {"prestart_worker_first_driver": False}
-RAY_CLUSTERS_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"  # "0": a local Ray on 127.0.0.1 (see _loopback_only)
 RAY_CLUSTERS_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"  # "0": a local Ray on 127.0.0.1 (see _loopback_only)
 
 
