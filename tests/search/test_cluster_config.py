@@ -71,10 +71,12 @@ def test_cluster_file_installs_like_the_readme_and_starts_mlflow(provider: str) 
     installs = [c for c in config["setup_commands"] if re.search(r'pip install (-q )?-e "\.\[dev\]"', c)]
     assert installs and all("cd ~/robust-vit-search" in c for c in installs)
     assert config["file_mounts"] == {"~/robust-vit-search": "."}
-    # A tracking server every node can reach, and no retired ray-ml image.
+    # A tracking server on the head's loopback (the driver, on the head, is its only client; people
+    # come in through an SSH tunnel), never on every interface; and no retired ray-ml image.
     started = " ".join(config["head_start_ray_commands"])
-    assert "mlflow server" in started and "--host 0.0.0.0" in started and "--port 5000" in started
-    assert "MLFLOW_TRACKING_URI" in " ".join(config["head_setup_commands"])
+    assert "mlflow server" in started and "--host 127.0.0.1" in started and "--port 5000" in started
+    assert 'MLFLOW_TRACKING_URI="http://127.0.0.1:5000"' in " ".join(config["head_setup_commands"])
+    assert "0.0.0.0" not in CLUSTER_FILES[provider].read_text()
     assert "ray-ml" not in config["docker"]["image"]
 
 
