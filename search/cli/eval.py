@@ -40,10 +40,10 @@ DEFAULTS = {
 }
 
 
-# Options that set a field of the judging context as they are, and the two paths among them.
-OPTION_FIELDS = {"dataset": "dataset", "split": "test_split", "image_size": "image_size", "subset": "eval_subset",
-                 "seed": "eval_seed", "backend": "backend", "batch_size": "eval_batch_size"}
-PATH_FIELDS = {"data_path": "path", "corrupted_data": "benchmark_path"}
+# Options that set a field of the judging context's data or eval section as they are.
+OPTION_FIELDS = {"dataset": ("data", "dataset"), "split": ("data", "test_split"), "image_size": ("data", "image_size"),
+                 "subset": ("eval", "subset"), "seed": ("eval", "seed"), "backend": ("eval", "backend"),
+                 "batch_size": ("eval", "batch_size")}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -146,40 +146,42 @@ def _plain_model(args: argparse.Namespace, num_classes: int):
 def _context(args: argparse.Namespace, saved: dict[str, Any] | None):
     """The judging context: a checkpoint's own settings (or DEFAULTS), with the options given on top."""
     from evaluation.corruptions import parse_corruptions
+    from search.space import schema
     from search.trial.context import TrialContext
 
     given = {k: getattr(args, k) for k in DEFAULTS if getattr(args, k) is not None}
-    if saved is not None:
-        ctx = TrialContext.from_judging(saved, cache_dir=args.cache_dir)
+    if saved is None:  # a model without settings of its own: every option at its default
+        given = {**DEFAULTS, **given}
+        saved = {"data": {k: f.default for k, f in schema.DATA.items()},
+                 "eval": {k: f.default for k, f in schema.EVAL.items()}, "table": "", "seed": 0}
+        explicit_corruptions = args.corruptions is not None or not given.get("corrupted_data")
     else:
-        o = {**DEFAULTS, **given}
-        ctx = TrialContext.from_judging(
-            {"dataset": o["dataset"], "path": None, "image_size": o["image_size"], "train_split": "train",
-             "test_split": "test", "train_subset": None, "test_subset": None, "data_seed": 0,
-             "corruptions": (), "severities": (), "table": "", "normalization": "", "eval_subset": None,
-             "eval_seed": 0, "eval_batch_size": 256, "backend": "torch"},
-            cache_dir=args.cache_dir)
-        given = o
-    changes: dict[str, Any] = {OPTION_FIELDS[k]: v for k, v in given.items() if k in OPTION_FIELDS}
-    for key in ("data_path", "corrupted_data"):
-        if key in given:
-            changes[PATH_FIELDS[key]] = str(Path(given[key]).expanduser().resolve()) if given[key] else None
+        explicit_corruptions = True
+    ctx = TrialContext.from_judging(saved)
+    changes: dict[str, dict[str, Any]] = {"data": {}, "eval": {"cache_dir": args.cache_dir}}
+    for option, (section, name) in OPTION_FIELDS.items():
+        if option in given:
+            changes[section][name] = given[option]
+    if "data_path" in given:
+        changes["data"]["path"] = str(Path(given["data_path"]).expanduser().resolve()) if given["data_path"] else None
+    if "corrupted_data" in given:
+        folder = given["corrupted_data"]
+        changes["eval"]["benchmark_path"] = str(Path(folder).expanduser().resolve()) if folder else None
     if "severities" in given:
-        changes["severities"] = tuple(int(s) for s in str(given["severities"]).split(",") if s.strip())
-    if "corruptions" in given:
-        # A pre-made folder with the default: every corruption the folder holds.
-        named = saved is not None or args.corruptions is not None or not given.get("corrupted_data")
-        changes["corruptions"] = tuple(parse_corruptions(given["corruptions"])) if named else ()
-    ctx = dataclasses.replace(ctx, **changes)
-    table = given.get("table")
-    if table is not None:
+        changes["eval"]["severities"] = tuple(int(s) for s in str(given["severities"]).split(",") if s.strip())
+    if "corruptions" in given:  # a pre-made folder with the default: every corruption the folder holds
+        changes["eval"]["corruptions"] = tuple(parse_corruptions(given["corruptions"])) if explicit_corruptions else ()
+    ctx = dataclasses.replace(ctx, data=dataclasses.replace(ctx.data, **changes["data"]),
+                              eval=dataclasses.replace(ctx.eval, **changes["eval"]))
+    if given.get("table") is not None:
+        table = given["table"]
         ctx = dataclasses.replace(ctx, table=table if table != "auto" else
-                                  ("cifar10" if ctx.image_size < 128 else "imagenet"))
-    normalization = given.get("normalization")
-    if normalization is not None:
+                                  ("cifar10" if ctx.data.image_size < 128 else "imagenet"))
+    if given.get("normalization") is not None:
+        normalization = given["normalization"]
         if normalization == "auto":
             normalization = "alexnet" if ctx.table == "imagenet" else "none"
-        ctx = dataclasses.replace(ctx, normalization=normalization)
+        ctx = dataclasses.replace(ctx, eval=dataclasses.replace(ctx.eval, normalization=normalization))
     return ctx
 
 
@@ -195,9 +197,9 @@ def run(args: argparse.Namespace) -> int:
         report = judge(model.eval(), ctx, clean, corrupted, device=args.device)
     except ValueError as err:
         raise UserError(str(err)) from None
-    print(f"judged as {'the trial was (settings from its checkpoint)' if found else 'given'}: data {ctx.dataset} "
-          f"{ctx.test_split} at {ctx.image_size} px, table {ctx.table or 'pre-made'}, subset {ctx.eval_subset}, "
-          f"seed {ctx.eval_seed}")
+    print(f"judged as {'the trial was (settings from its checkpoint)' if found else 'given'}: data "
+          f"{ctx.data.dataset} {ctx.data.test_split} at {ctx.data.image_size} px, table {ctx.table or 'pre-made'}, "
+          f"subset {ctx.eval.subset}, seed {ctx.eval.seed}")
     print(report.to_table())
     if args.json:
         Path(args.json).write_text(json.dumps(report.to_flat_dict(), indent=2))

@@ -13,70 +13,73 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-# Runtime fields of a context: where this search's files and threads are, not how a trial is judged.
-RUNTIME_FIELDS = ("cache_dir", "use_gpu", "torch_threads", "corrupted_path", "threads_path", "num_workers")
+from search.space import schema
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """Where this process's trials find their threads and the driver's cache file (not how they are judged)."""
+
+    use_gpu: bool = False
+    torch_threads: int = 1
+    corrupted_path: str | None = None  # the cache file the driver built (None: build or find it)
+    threads_path: str | None = None  # the share of idle CPUs (search.tune.cores; None: own threads only)
 
 
 @dataclass(frozen=True)
 class TrialContext:
-    """What every trial of a search shares: the data and the judging set-up (not searched)."""
+    """What every trial of a search shares: the space's ``data`` and ``eval`` sections as they are
+    (paths made absolute: trials may run in another working directory), the corruption table in
+    force, the search's seed (its data subsets) and this process's :class:`Runtime`."""
 
-    dataset: str
-    path: str | None
-    image_size: int
-    train_split: str
-    test_split: str
-    train_subset: int | None
-    test_subset: int | None
-    num_workers: int
-    data_seed: int
-    corruptions: tuple[str, ...]
-    severities: tuple[int, ...]
+    data: schema.DataSection
+    eval: schema.EvalSection
     table: str
-    normalization: str
-    eval_subset: int | None
-    eval_seed: int
-    eval_batch_size: int
-    backend: str
-    cache_dir: str
-    use_gpu: bool
-    torch_threads: int
-    benchmark_path: str | None = None  # a pre-made benchmark folder instead of corrupting the test set
-    corrupted_path: str | None = None  # the cache file the driver built (None: build or find it)
-    threads_path: str | None = None  # the share of idle CPUs (search.tune.cores; None: own threads only)
+    seed: int
+    runtime: Runtime = Runtime()
 
     @classmethod
     def for_space(cls, space: Any) -> TrialContext:
-        data, ev, res = space.data, space.eval, space.resources
-        path = str(Path(data.path).expanduser().resolve()) if data.path else None
+        res = space.resources
         return cls(
-            dataset=data.dataset, path=path, image_size=data.image_size,
-            train_split=data.train_split, test_split=data.test_split,
-            train_subset=data.train_subset, test_subset=data.test_subset, num_workers=data.num_workers,
-            data_seed=space.search.seed, corruptions=tuple(ev.corruptions), severities=tuple(ev.severities),
-            table=space.corruption_table, normalization=_absolute_if_file(ev.normalization), eval_subset=ev.subset,
-            eval_seed=ev.seed, eval_batch_size=ev.batch_size, backend=ev.backend,
-            cache_dir=str(Path(ev.cache_dir).expanduser().resolve()),
-            use_gpu=res.gpus_per_trial > 0, torch_threads=max(1, int(res.cpus_per_trial)),
-            benchmark_path=str(Path(ev.benchmark_path).expanduser().resolve()) if ev.benchmark_path else None,
+            data=dataclasses.replace(space.data, path=_absolute(space.data.path)),
+            eval=dataclasses.replace(space.eval, normalization=_absolute_if_file(space.eval.normalization),
+                                     cache_dir=_absolute(space.eval.cache_dir),
+                                     benchmark_path=_absolute(space.eval.benchmark_path)),
+            table=space.corruption_table,
+            seed=space.search.seed,
+            runtime=Runtime(use_gpu=res.gpus_per_trial > 0, torch_threads=max(1, int(res.cpus_per_trial))),
         )
 
+    def with_runtime(self, **changes: Any) -> TrialContext:
+        return dataclasses.replace(self, runtime=dataclasses.replace(self.runtime, **changes))
 
     def judging(self) -> dict[str, Any]:
         """The data and judging settings as plain data (what a checkpoint carries)."""
-        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(self).items()
-                if k not in RUNTIME_FIELDS}
+        return {"data": _plain(self.data), "eval": _plain(self.eval), "table": self.table, "seed": self.seed}
 
     @classmethod
     def from_judging(cls, judging: dict[str, Any], **runtime: Any) -> TrialContext:
         """The context of a saved trial (``judging()``), with this process's runtime settings."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(judging) - known)
-        if unknown:
-            raise ValueError(f"unknown judging settings {unknown}; valid: {sorted(known - set(RUNTIME_FIELDS))}")
-        values = {k: (tuple(v) if isinstance(v, list) else v) for k, v in judging.items()}
-        defaults = {"cache_dir": ".cache/corrupted", "use_gpu": False, "torch_threads": 1, "num_workers": 0}
-        return cls(**{**values, **defaults, **runtime})
+        try:
+            data = schema.DataSection(**{k: _tuple(v) for k, v in judging["data"].items()})
+            ev = schema.EvalSection(**{k: _tuple(v) for k, v in judging["eval"].items()})
+            return cls(data, ev, str(judging["table"]), int(judging["seed"]), Runtime(**runtime))
+        except (KeyError, TypeError) as err:
+            raise ValueError(f"not the judging settings of a trial ({err}); expected the keys data, eval, table, "
+                             "seed as written by TrialContext.judging()") from None
+
+
+def _plain(section: Any) -> dict[str, Any]:
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in schema.section_items(section)}
+
+
+def _tuple(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
+
+
+def _absolute(path: str | None) -> str | None:
+    return str(Path(path).expanduser().resolve()) if path else None
 
 
 def _absolute_if_file(normalization: str) -> str:
@@ -91,8 +94,9 @@ def load_data(ctx: TrialContext) -> tuple[Any, Any]:
     """The train and test data sets of the search."""
     from evaluation.data import load_dataset
 
-    train = load_dataset(ctx.dataset, ctx.train_split, subset=ctx.train_subset, path=ctx.path,
-                         image_size=ctx.image_size, seed=ctx.data_seed)
+    data = ctx.data
+    train = load_dataset(data.dataset, data.train_split, subset=data.train_subset, path=data.path,
+                         image_size=data.image_size, seed=ctx.seed)
     return train, load_test(ctx)
 
 
@@ -100,8 +104,9 @@ def load_test(ctx: TrialContext) -> Any:
     """The clean test set the trials are judged on."""
     from evaluation.data import load_dataset
 
-    return load_dataset(ctx.dataset, ctx.test_split, subset=ctx.test_subset, path=ctx.path,
-                        image_size=ctx.image_size, seed=ctx.data_seed)
+    data = ctx.data
+    return load_dataset(data.dataset, data.test_split, subset=data.test_subset, path=data.path,
+                        image_size=data.image_size, seed=ctx.seed)
 
 
 def judge(model: Any, ctx: TrialContext, test: Any, corrupted: Any, device: str) -> Any:
@@ -109,7 +114,7 @@ def judge(model: Any, ctx: TrialContext, test: Any, corrupted: Any, device: str)
     judging path of a trial and of ``search eval``."""
     from evaluation.report import evaluate
 
-    return evaluate(model, test, corrupted, normalization=ctx.normalization, batch_size=ctx.eval_batch_size,
+    return evaluate(model, test, corrupted, normalization=ctx.eval.normalization, batch_size=ctx.eval.batch_size,
                     device=device)
 
 
@@ -121,19 +126,20 @@ def judging_set(ctx: TrialContext, test: Any, progress: bool = False) -> Any:
     """
     from evaluation.corrupted_set import build_corrupted_set, load_cached
 
-    if ctx.benchmark_path:
+    ev = ctx.eval
+    if ev.benchmark_path:
         from evaluation.data.corrupted_benchmarks import load_corrupted_benchmark
 
         return load_corrupted_benchmark(  # no corruptions named: every one the folder holds
-            ctx.benchmark_path, corruptions=list(ctx.corruptions) or None, severities=list(ctx.severities),
-            image_size=ctx.image_size, subset=ctx.eval_subset, seed=ctx.eval_seed,
+            ev.benchmark_path, corruptions=list(ev.corruptions) or None, severities=list(ev.severities),
+            image_size=ctx.data.image_size, subset=ev.subset, seed=ev.seed,
         )
-    if ctx.corrupted_path and Path(ctx.corrupted_path).is_file():
-        return load_cached(ctx.corrupted_path)
+    cached = ctx.runtime.corrupted_path
+    if cached and Path(cached).is_file():
+        return load_cached(cached)
     return build_corrupted_set(
-        test, corruptions=list(ctx.corruptions), severities=list(ctx.severities), table=ctx.table,
-        seed=ctx.eval_seed, subset=ctx.eval_subset, cache_dir=ctx.cache_dir, backend=ctx.backend,
-        progress=progress,
+        test, corruptions=list(ev.corruptions), severities=list(ev.severities), table=ctx.table,
+        seed=ev.seed, subset=ev.subset, cache_dir=ev.cache_dir, backend=ev.backend, progress=progress,
     )
 
 
@@ -149,6 +155,6 @@ def prepare(ctx: TrialContext, progress: bool = False) -> tuple[TrialContext, in
 def with_judging_set(ctx: TrialContext, corrupted: Any) -> TrialContext:
     """The context that points trials at the cache file of ``corrupted`` (when it has one)."""
     path = getattr(corrupted, "path", None)
-    return dataclasses.replace(ctx, corrupted_path=str(path) if path else None)
+    return ctx.with_runtime(corrupted_path=str(path) if path else None)
 
 

@@ -37,7 +37,7 @@ def export_trial(checkpoint: str | os.PathLike, out_dir: str | os.PathLike, *, t
     out.mkdir(parents=True, exist_ok=True)
     # safetensors refuses tensors that share memory; a state dict of contiguous copies has none.
     save_file({k: v.detach().contiguous().clone() for k, v in model.state_dict().items()}, out / WEIGHTS_FILE)
-    size = int(meta["judging"]["image_size"])
+    size = int(meta["judging"]["data"]["image_size"])
     # The trials train on images in [0, 1] normalised by timm's ImageNet mean and std
     # (evaluation.data.normalize), at the data set's size, already square: no crop.
     data_config = {"input_size": (3, size, size), "mean": IMAGENET_DEFAULT_MEAN, "std": IMAGENET_DEFAULT_STD,

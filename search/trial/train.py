@@ -40,8 +40,9 @@ def train_trial(config: dict[str, Any], context: TrialContext, data: tuple[Any, 
 
     ``data``: the (train, test) sets as the driver loaded them; without, the trial loads them."""
     started = time.monotonic()
-    torch.set_num_threads(context.torch_threads)
-    threads = TrialThreads(context.threads_path, tune.get_context().get_trial_id(), context.torch_threads)
+    torch.set_num_threads(context.runtime.torch_threads)
+    threads = TrialThreads(context.runtime.threads_path, tune.get_context().get_trial_id(),
+                           context.runtime.torch_threads)
     try:
         spec = TrialSpec.from_flat_dict(dict(config))
         run = _Run(spec, context, threads, data)
@@ -85,8 +86,8 @@ class _Run:
     def __init__(self, spec: TrialSpec, ctx: TrialContext, threads: TrialThreads | None = None,
                  data: tuple[Any, Any] | None = None) -> None:
         self.spec, self.ctx = spec, ctx
-        self.threads = threads or TrialThreads(None, None, ctx.torch_threads)
-        self.device = torch.device("cuda" if ctx.use_gpu and torch.cuda.is_available() else "cpu")
+        self.threads = threads or TrialThreads(None, None, ctx.runtime.torch_threads)
+        self.device = torch.device("cuda" if ctx.runtime.use_gpu and torch.cuda.is_available() else "cpu")
         torch.manual_seed(spec.train.seed)
         self.train_set, self.test_set = data if data is not None else load_data(ctx)
         self.corrupted = judging_set(ctx, self.test_set)
@@ -127,7 +128,7 @@ class _Run:
         g = torch.Generator().manual_seed(self.spec.train.seed * 100_003 + epoch)
         return torch.utils.data.DataLoader(
             self.train_set, batch_size=self.spec.train.batch_size, shuffle=True, generator=g,
-            num_workers=self.ctx.num_workers, drop_last=False,
+            num_workers=self.ctx.data.num_workers, drop_last=False,
         )
 
     def train_epoch(self, epoch: int) -> dict[str, float]:
@@ -186,7 +187,7 @@ class _Run:
 
         self.model.eval()
         n = len(self.test_set)
-        loader = torch.utils.data.DataLoader(self.test_set, batch_size=self.ctx.eval_batch_size)
+        loader = torch.utils.data.DataLoader(self.test_set, batch_size=self.ctx.eval.batch_size)
         correct = 0
         for images, labels in loader:
             logits = self.model(normalize(images.to(self.device)))

@@ -22,7 +22,6 @@
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import logging
 import math
 import os
@@ -126,7 +125,7 @@ def run_search(
         with tempfile.TemporaryDirectory(prefix="search-cores-") as cores:
             spare = _spare_cores(space, Path(cores)) if started_ray and not address else None
             if spare is not None:
-                context = dataclasses.replace(context, threads_path=str(spare.path))
+                context = context.with_runtime(threads_path=str(spare.path))
             tuner, resumed, live = _tuner(space, context, data, num_classes, run_folder, tracker, verbose, out, spare)
             setup = time.monotonic() - start
             status = "finished"

@@ -15,7 +15,7 @@ import components  # noqa: F401  (registers the zoo's architectures with timm)
 from search import cli
 from search.results import run_folder
 from search.results.records import load_records
-from search.space import load_space
+from search.space import load_space, parse_space
 from search.trial.checkpoint import load_trial_checkpoint
 from search.tune.runner import run_search
 
@@ -110,11 +110,10 @@ def test_a_timm_baseline_trial_exports_too(tmp_path):
     from search.trial.spec import TrialSpec
     from search.trial.train import _Run
 
-    ctx = TrialContext.from_judging({
-        "dataset": "digits", "path": None, "image_size": 16, "train_split": "train", "test_split": "test",
-        "train_subset": 64, "test_subset": 16, "data_seed": 0, "corruptions": ("contrast",), "severities": (1,),
-        "table": "cifar10", "normalization": "none", "eval_subset": 8, "eval_seed": 0, "eval_batch_size": 64,
-        "backend": "torch"}, cache_dir=str(tmp_path / "cache"))
+    space = parse_space({"data": {"dataset": "digits", "image_size": 16, "train_subset": 64, "test_subset": 16},
+                         "eval": {"corruptions": ["contrast"], "severities": [1], "subset": 8,
+                                  "cache_dir": str(tmp_path / "cache")}}, source="test")
+    ctx = TrialContext.for_space(space)
     spec = TrialSpec.from_flat_dict({
         "model_name": "resnet18", "num_classes": 10, "in_chans": 3, "epochs": 1, "batch_size": 32,
         "optimizer": "adamw", "lr": 1e-3, "weight_decay": 0.0, "momentum": 0.9, "scheduler": "none",

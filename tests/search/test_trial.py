@@ -39,7 +39,7 @@ def setup(tmp_path_factory):
 
 def test_prepare_builds_the_cache_that_trials_read(setup):
     context, spec = setup
-    assert context.corrupted_path and context.corrupted_path.endswith(".pt")
+    assert context.runtime.corrupted_path and context.runtime.corrupted_path.endswith(".pt")
     assert spec.model.num_classes == 10
 
 
