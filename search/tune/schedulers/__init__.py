@@ -1,0 +1,66 @@
+"""Early stopping for a search: Ray's single-objective ASHA, or MO-ASHA over every objective.
+
+``search.scheduler: {type: asha | mo_asha | mo_hyperband, grace_period, reduction_factor, brackets}``:
+
+- ``asha``: Ray's ``ASHAScheduler`` on the first objective (a metric reported every epoch);
+- ``mo_asha``: :mod:`search.tune.schedulers.mo_asha`, every objective judged at the rungs on the
+  rung set; ``brackets`` (default 1) as in Ray's asynchronous Hyperband;
+- ``mo_hyperband``: MO-ASHA with every bracket (one per rung, plus the full-budget one) unless
+  ``brackets`` says fewer.
+
+In every case the rungs lie strictly before the last epoch (:func:`search.trial.rungs.rung_epochs`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from search.trial.rungs import rung_epochs
+
+MULTI_OBJECTIVE = ("mo_asha", "mo_hyperband")
+
+
+def num_brackets(spec: Any, epochs: int) -> int:
+    """The brackets of a scheduler section: ``brackets``, or 1 (every bracket for ``mo_hyperband``)."""
+    if spec.brackets is not None:
+        return int(spec.brackets)
+    if spec.type == "mo_hyperband":
+        return len(rung_epochs(spec.grace_period, spec.reduction_factor, epochs)) + 1
+    return 1
+
+
+def trial_rung_epochs(space: Any) -> tuple[int, ...]:
+    """The epochs at which a trial of ``space`` is judged on the rung set (none without MO-ASHA)."""
+    spec = space.search.scheduler
+    if spec is None or spec.type not in MULTI_OBJECTIVE:
+        return ()
+    return rung_epochs(spec.grace_period, spec.reduction_factor, space.train.epochs)
+
+
+def make_scheduler(space: Any) -> tuple[Any, list[Any]]:
+    """The Ray Tune scheduler of ``space`` (None without one) and the callbacks it needs."""
+    spec = space.search.scheduler
+    if spec is None:
+        return None, []
+    from search.trial import protocol
+
+    epochs = space.train.epochs
+    if spec.type in MULTI_OBJECTIVE:
+        from search.tune.schedulers.mo_asha import MOASHARule
+        from search.tune.schedulers.ray_adapter import MOASHAScheduler, RungState
+
+        rule = MOASHARule(space.directions, spec.grace_period, spec.reduction_factor, epochs,
+                          brackets=num_brackets(spec, epochs), seed=space.search.seed)
+        scheduler = MOASHAScheduler(rule, space.metrics)
+        return scheduler, [RungState(scheduler)]
+    from ray.tune.schedulers import ASHAScheduler
+
+    metric, direction = space.objectives[0]
+    # Rungs strictly before the last epoch: a trial that reaches its last epoch is judged, never cut
+    # after paying for all of its training (ASHA puts a rung at max_t when max_t / grace_period is
+    # a power of the reduction factor, and stop_last_trials would stop every trial there).
+    return ASHAScheduler(
+        time_attr=protocol.EPOCH, metric=metric, mode=direction, max_t=epochs - 0.5,
+        grace_period=spec.grace_period, reduction_factor=spec.reduction_factor,
+        brackets=num_brackets(spec, epochs), stop_last_trials=False,
+    ), []

@@ -1,0 +1,163 @@
+"""MO-ASHA's promotion rule on scripted results whose non-dominated ranking is known, and its Ray adapter.
+
+Objectives throughout: clean accuracy (max) and mCE (min), written as ``(accuracy, mce)``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import pickle
+from types import SimpleNamespace
+
+import pytest
+from ray.tune.schedulers import TrialScheduler
+
+from search.trial.rungs import rung_epochs, rung_key
+from search.tune.schedulers.mo_asha import CONTINUE, STOP, MOASHARule, admitted, priority_order
+from search.tune.schedulers.ray_adapter import MOASHAScheduler, RungState
+
+DIRS = ("max", "min")
+
+
+def test_priority_order_fronts_then_crowding_then_first_objective():
+    # A, B, D are mutually non-dominated (front 1); C is dominated by A (front 2).
+    a, b, c, d = (90, 50), (80, 40), (70, 60), (85, 45)
+    # Front 1 by crowding: A and B are its extremes (infinite distance; A has the better accuracy),
+    # D lies between them; then front 2.
+    assert priority_order([a, b, c, d], DIRS) == [0, 1, 3, 2]
+    # Three fronts in a chain: each point dominates the next.
+    assert priority_order([(70, 30), (90, 10), (80, 20)], DIRS) == [1, 2, 0]
+
+
+def test_priority_order_puts_missing_values_last_and_breaks_exact_ties_by_arrival():
+    assert priority_order([(80, math.nan), (70, 60), (90, 10)], DIRS) == [2, 1, 0]
+    assert priority_order([(80, 40), (80, 40), (80, 40)], DIRS) == [0, 1, 2]
+    assert priority_order([(math.nan, 1.0)], DIRS) == [0]
+
+
+def test_admitted_is_floor_n_over_eta_at_least_one():
+    assert [admitted(n, 2) for n in range(1, 7)] == [1, 1, 1, 2, 2, 3]
+    assert [admitted(n, 3) for n in range(1, 8)] == [1, 1, 1, 1, 1, 2, 2]
+
+
+def test_rung_epochs_strictly_before_the_last_epoch():
+    assert rung_epochs(1, 2, 8) == (1, 2, 4)
+    assert rung_epochs(1, 2, 9) == (1, 2, 4, 8)
+    assert rung_epochs(1, 3, 8) == (1, 3)
+    assert rung_epochs(2, 3, 10) == (2, 6)
+    assert rung_epochs(1, 2, 2) == (1,)
+    assert rung_epochs(1, 2, 8, bracket=1) == (2, 4)
+    assert rung_epochs(3, 1.1, 6) == (3, 4, 5)  # ceilings, each rung once
+    with pytest.raises(ValueError, match="reduction_factor > 1"):
+        rung_epochs(1, 1.0, 8)
+
+
+def scripted_rule() -> MOASHARule:
+    """rf 2, rungs at epochs 1 and 2 (8 epochs: 1, 2, 4)."""
+    return MOASHARule(DIRS, grace_period=1, reduction_factor=2, epochs=8)
+
+
+def test_asynchronous_decisions_on_a_scripted_sequence():
+    rule = scripted_rule()
+    # Each trial is judged against what rung 1 has seen so far (n points, floor(n / 2) admitted).
+    assert rule.decide("t1", 1, (90, 50)) == CONTINUE  # first at the rung
+    assert rule.decide("t2", 1, (80, 60)) == STOP  # dominated by t1; 1 of 2 admitted
+    # t3 and t1 form front 1 (both extremes); t3 has the better accuracy: first of 3, 1 admitted.
+    assert rule.decide("t3", 1, (95, 70)) == CONTINUE
+    # Front 1 is now t3, t1, t4 (t4 dominates t2); t4 is an extreme, second of 4, 2 admitted.
+    assert rule.decide("t4", 1, (85, 40)) == CONTINUE
+    # Dominated by all: fifth of 5, 2 admitted.
+    assert rule.decide("t5", 1, (60, 90)) == STOP
+    rung = rule.brackets[0][0]
+    assert list(rung.values) == ["t1", "t2", "t3", "t4", "t5"]
+    assert rung.decisions == {"t1": CONTINUE, "t2": STOP, "t3": CONTINUE, "t4": CONTINUE, "t5": STOP}
+
+
+def test_a_rung_judges_a_trial_once_and_epochs_between_rungs_continue():
+    rule = scripted_rule()
+    rule.decide("t1", 1, (90, 50))
+    assert rule.decide("t2", 1, (80, 60)) == STOP
+    # A resumed trial re-reports rung 1 with other values: same answer, the rung unchanged.
+    assert rule.decide("t2", 1, (99, 1)) == STOP
+    assert rule.decide("t1", 1, (10, 99)) == CONTINUE
+    assert rule.brackets[0][0].values == {"t1": [90.0, 50.0], "t2": [80.0, 60.0]}
+    # Epoch 3 lies between rungs 2 and 4: t1 was judged at rung 2 meanwhile, so it continues.
+    assert rule.decide("t1", 2, (91, 49)) == CONTINUE
+    assert rule.decide("t1", 3, (0, 100)) == CONTINUE
+    assert rule.brackets[0][1].values == {"t1": [91.0, 49.0]}
+
+
+def test_a_missing_objective_ranks_last():
+    rule = scripted_rule()
+    rule.decide("t1", 1, (50, 90))
+    assert rule.decide("t2", 1, (99, math.nan)) == STOP  # better accuracy, but no mCE
+
+
+def test_one_objective_reduces_to_ashas_top_fraction():
+    rule = MOASHARule(("max",), grace_period=1, reduction_factor=2, epochs=4)
+    decisions = [rule.decide(f"t{i}", 1, (v,)) for i, v in enumerate([5, 3, 7, 1, 6, 8])]
+    # n = 1..6 admit 1, 1, 1, 2, 2, 3: 5 first; 3 < 5; 7 best; 1 last; 6 second of 5; 8 best.
+    assert decisions == [CONTINUE, STOP, CONTINUE, STOP, CONTINUE, CONTINUE]
+
+
+def test_same_order_same_decisions_and_state_round_trip():
+    script = [("a", 1, (90, 50)), ("b", 1, (80, 60)), ("c", 1, (95, 70)), ("a", 2, (92, 45)),
+              ("d", 1, (85, 40)), ("c", 2, (96, 65)), ("e", 1, (60, 90)), ("d", 2, (70, 80))]
+    first, second = scripted_rule(), scripted_rule()
+    assert [first.decide(*s) for s in script] == [second.decide(*s) for s in script]
+    # Half-way state, saved as JSON and loaded into a fresh rule: the rest goes the same way.
+    whole, resumed = scripted_rule(), scripted_rule()
+    for s in script[:4]:
+        whole.decide(*s)
+    resumed.load_state(json.loads(json.dumps(whole.state())))
+    assert [resumed.decide(*s) for s in script[4:]] == [whole.decide(*s) for s in script[4:]]
+    assert resumed.state() == whole.state()
+    # Resumed trials re-report what they reported before the snapshot: nothing changes.
+    assert [resumed.decide(*s) for s in script[:4]] == [CONTINUE, STOP, CONTINUE, CONTINUE]
+    assert resumed.state() == whole.state()
+    other = MOASHARule(DIRS, grace_period=2, reduction_factor=2, epochs=8)
+    with pytest.raises(ValueError, match="saved rungs"):
+        other.load_state(whole.state())
+
+
+def test_brackets_start_at_later_rungs_and_are_drawn_per_trial_id():
+    rule = MOASHARule(DIRS, grace_period=1, reduction_factor=2, epochs=8, brackets=3, seed=1)
+    assert [[r.epoch for r in b] for b in rule.brackets] == [[1, 2, 4], [2, 4], [4]]
+    assert rule.rung_epochs == (1, 2, 4)
+    ids = [f"trial_{i:05d}" for i in range(300)]
+    drawn = [rule.bracket_of(t) for t in ids]
+    again = MOASHARule(DIRS, grace_period=1, reduction_factor=2, epochs=8, brackets=3, seed=1)
+    assert [again.bracket_of(t) for t in reversed(ids)][::-1] == drawn  # order does not matter
+    counts = [drawn.count(s) for s in range(3)]
+    assert counts[0] > counts[1] > counts[2] > 0  # Ray's softmax weights e^0, e^-1, e^-2
+    # A bracket-2 trial is first judged at epoch 4: epochs 1 and 2 continue without a rung.
+    t = ids[drawn.index(2)]
+    assert rule.decide(t, 1, (1, 99)) == CONTINUE and rule.decide(t, 2, (1, 99)) == CONTINUE
+    assert rule.brackets[2][0].values == {} and rule.brackets[0][0].values == {}
+
+
+def result(epoch, acc=None, mce=None, **extra):
+    out = {"epoch": epoch, "clean_accuracy": 50.0, **extra}
+    if acc is not None:
+        out.update({rung_key("clean_accuracy"): acc, rung_key("mce"): mce})
+    return out
+
+
+def test_ray_adapter_judges_rung_results_only_and_keeps_its_rungs_in_a_callback_state():
+    trial = {t: SimpleNamespace(trial_id=t) for t in ("t1", "t2", "t3")}
+    scheduler = MOASHAScheduler(scripted_rule(), ["clean_accuracy", "mce"])
+    for t in trial.values():
+        scheduler.on_trial_add(None, t)
+    assert scheduler.on_trial_result(None, trial["t1"], result(1, 90, 50)) == TrialScheduler.CONTINUE
+    assert scheduler.on_trial_result(None, trial["t2"], result(1)) == TrialScheduler.CONTINUE  # no rung values
+    assert scheduler.on_trial_result(None, trial["t2"], result(1, 80, 60)) == TrialScheduler.STOP
+    assert scheduler.num_stopped == 1 and "1/2 continued" in scheduler.debug_string()
+    # The callback's state is what Ray pickles into its experiment snapshot.
+    state = pickle.loads(pickle.dumps(RungState(scheduler).get_state()))
+    fresh = MOASHAScheduler(scripted_rule(), ["clean_accuracy", "mce"])
+    RungState(fresh).set_state(state)
+    assert fresh.on_trial_result(None, trial["t2"], result(1, 99, 1)) == TrialScheduler.STOP  # judged before
+    assert fresh.on_trial_result(None, trial["t3"], result(1, 95, 70)) == TrialScheduler.CONTINUE
+    assert list(fresh.rule.brackets[0][0].values) == ["t1", "t2", "t3"]
+    assert fresh.set_search_properties("x", "max") is True
