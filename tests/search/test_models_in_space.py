@@ -6,6 +6,8 @@ takes them; a field (or ADL) set for a model that cannot take it is a validation
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import textwrap
 
 import optuna
@@ -124,3 +126,18 @@ def test_a_field_a_model_cannot_take_is_refused_naming_both(case, text, expected
     assert len(err.splitlines()) == 1 and "Traceback" not in err, err
     for part in expected:
         assert part in err, (part, err)
+
+
+def test_model_defaults_are_the_models_own_and_nowhere_else():
+    """Before: patch_size defaulted to 16 in the schema, 4 in the trial config and 16 in the model."""
+    from search.space import schema
+    from search.trial import spec as trial_spec
+
+    unset = {k for k, f in schema.MODEL.items() if f.default is schema.MODEL_DEFAULT}
+    assert unset == set(schema.MODEL) - {"name", "tap_dilations", "tap_blocks"}  # TAP's apply only when set on
+    assert all(f.default is dataclasses.MISSING for f in dataclasses.fields(trial_spec.TrainSpec)
+               if f.name not in ("adl_weight", "adl_threshold"))  # training values always come from the schema
+    space = _space("data: {dataset: digits, image_size: 32}")
+    (spec,) = _specs(space, 1)
+    model = build_model(spec)
+    assert model.patch_embed.patch_size == inspect.signature(components.RobustViT).parameters["patch_size"].default
