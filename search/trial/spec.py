@@ -18,16 +18,13 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from search.space import schema
 from search.space.schema import did_you_mean
 
 # Flat keys that are not fields of the space's model section but reach the model.
 DATA_KEYS = ("img_size", "in_chans", "num_classes")
 # The model section's fields (besides ``name``), in schema order.
-MODEL_FIELDS = (
-    "patch_size", "embed_dim", "depth", "num_heads", "mlp_ratio", "mixer", "stem", "pos_embed", "tap",
-    "tap_dilations", "tap_blocks", "drop_rate", "drop_path_rate", "layer_scale_init", "class_attn_layers",
-    "drop_path_schedule",
-)
+MODEL_FIELDS = tuple(k for k in schema.MODEL if k != "name")
 
 
 def _tuples(value: Any) -> Any:
