@@ -33,7 +33,7 @@ from torch.utils.data import Dataset
 
 from evaluation.corruptions import ALL_CORRUPTIONS, SEVERITIES, corrupt, get_table, parse_corruptions
 
-ENGINE_VERSION = "4"  # bump when any corruption's output changes, so old caches are not reused
+ENGINE_VERSION = "5"  # bump when any corruption's output changes, so old caches are not reused
 CALL_PIXELS = 64 * 224 * 224
 """Pixels per call of the engine (64 images at 224 px, 3,136 at 32 px): bounds the memory of a
 call and is fixed, so results never depend on a batch-size setting; within a call the engine

@@ -1,7 +1,7 @@
 """The corruption engine: 19 corruptions x 5 severities, two parameter tables, two backends.
 
 >>> from evaluation.corruptions import corrupt
->>> y = corrupt(x, "fog", 3, table="imagenet", backend="torch", seed=0)  # x: (B, 3, H, W) in [0, 1]
+>>> y = corrupt(x, "fog", 3, table="imagenet_c", backend="torch", seed=0)  # x: (B, 3, H, W) in [0, 1]
 
 Backends:
 
@@ -11,7 +11,10 @@ Backends:
   OpenCV edge/distance transforms), and
   so does ``pixelate`` for CPU batches (Pillow's resize is faster there than batched matmuls).
   :func:`fast_backend_coverage` says which. Both tables.
-* ``"reference"``: ``imagecorruptions`` per image, ImageNet-C table only.
+* ``"reference"``: ``imagecorruptions`` per image, the ``imagecorruptions`` table only.
+
+Tables (:mod:`.tables`): ``"imagenet_c"`` (the released ImageNet-C recipe, final JPEG-85 save
+included), ``"imagecorruptions"`` (the package's variant; former name ``"imagenet"``), ``"cifar10"``.
 
 Outputs are float32 in [0, 1] on the 8-bit grid, quantised like the reference (``np.uint8``
 truncation). Same inputs, seed and device give the same images, whatever the number of threads:
@@ -25,19 +28,23 @@ import torch
 
 from evaluation.corruptions.fast import FAST_FUNCTIONS
 from evaluation.corruptions.parallel import sub_seed, thread_map
-from evaluation.corruptions.reference import cpu_corrupt, reference_corrupt
+from evaluation.corruptions.reference import cpu_corrupt, jpeg, reference_corrupt
 from evaluation.corruptions.tables import (
     ALL_CORRUPTIONS,
     BENCHMARK_CORRUPTIONS,
     CIFAR10_TABLE,
     EXTRA_CORRUPTIONS,
-    IMAGENET_TABLE,
+    IMAGECORRUPTIONS_TABLE,
+    IMAGENET_C_TABLE,
     SEVERITIES,
+    TABLE_ALIASES,
     TABLES,
     CorruptionTable,
+    auto_table,
     check_corruption,
     get_table,
     params_for,
+    table_name,
 )
 
 BACKENDS = ("torch", "reference")
@@ -45,7 +52,8 @@ FAST_CORRUPTIONS: frozenset[str] = frozenset(FAST_FUNCTIONS)
 
 __all__ = [
     "ALL_CORRUPTIONS", "BACKENDS", "BENCHMARK_CORRUPTIONS", "CIFAR10_TABLE", "CPU_CHUNK_PIXELS", "EXTRA_CORRUPTIONS",
-    "CPU_PER_IMAGE_ON_CPU", "FAST_CORRUPTIONS", "IMAGENET_TABLE", "SEVERITIES", "TABLES", "CorruptionTable", "corrupt",
+    "CPU_PER_IMAGE_ON_CPU", "FAST_CORRUPTIONS", "IMAGECORRUPTIONS_TABLE", "IMAGENET_C_TABLE", "SEVERITIES", "TABLES", "TABLE_ALIASES",
+    "CorruptionTable", "auto_table", "corrupt", "table_name",
     "fast_backend_coverage", "get_table", "params_for", "parse_corruptions",
 ]
 
@@ -155,7 +163,7 @@ def _run_fast(x: torch.Tensor, name: str, params, tab: CorruptionTable, seed: in
     return out
 
 
-def corrupt(images: torch.Tensor, name: str, severity: int, *, table: str = "imagenet",
+def corrupt(images: torch.Tensor, name: str, severity: int, *, table: str = "imagenet_c",
             backend: str = "torch", seed: int = 0) -> torch.Tensor:
     """Corrupt ``images`` ((3, H, W) or (B, 3, H, W), float in [0, 1]) with ``name`` at ``severity``.
 
@@ -163,8 +171,8 @@ def corrupt(images: torch.Tensor, name: str, severity: int, *, table: str = "ima
         images: the clean images; values are rounded to the 8-bit grid first.
         name: one of :data:`ALL_CORRUPTIONS`.
         severity: 1..5.
-        table: ``"imagenet"`` or ``"cifar10"`` (see :mod:`evaluation.corruptions.tables`).
-        backend: ``"torch"`` (fast, both tables) or ``"reference"`` (imagecorruptions, ImageNet table).
+        table: ``"imagenet_c"``, ``"imagecorruptions"`` or ``"cifar10"`` (:mod:`evaluation.corruptions.tables`).
+        backend: ``"torch"`` (fast, every table) or ``"reference"`` (imagecorruptions, its own table).
         seed: the random seed; the same seed gives the same images.
 
     Returns:
@@ -179,9 +187,9 @@ def corrupt(images: torch.Tensor, name: str, severity: int, *, table: str = "ima
     single = images.dim() == 3
     x = images[None] if single else images
     if backend == "reference":
-        if tab.name != "imagenet":
+        if tab.name != "imagecorruptions":
             raise ValueError(
-                "the reference backend (imagecorruptions) implements the ImageNet-C table only; "
+                "the reference backend (imagecorruptions) implements the 'imagecorruptions' table only; "
                 f"use backend='torch' for table {table!r}"
             )
         out = reference_corrupt(x, name, severity, seed)  # rounds to 8 bits itself
@@ -189,4 +197,6 @@ def corrupt(images: torch.Tensor, name: str, severity: int, *, table: str = "ima
         out = _run_fast(x, name, params_for(tab, name, severity), tab, seed)
     else:
         out = cpu_corrupt(x, name, severity, tab.name, seed)  # rounds to 8 bits itself
+    if tab.final_jpeg is not None:  # make_imagenet_c saves every corrupted image as JPEG (quality 85)
+        out = jpeg(out, tab.final_jpeg)
     return out[0] if single else out

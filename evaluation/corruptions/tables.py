@@ -1,21 +1,27 @@
 """Parameter tables of the 19 corruptions, severities 1..5.
 
-Two tables exist (REFERENCE.md section 2):
+Three tables exist (docs/evaluation.md, "Corruption tables"):
 
-* ``"imagenet"``: the ImageNet-C parameters (about 224 px images) as shipped in the reference package
-  ``imagecorruptions`` (pip ``imagecorruptions-imaug``), ``imagecorruptions/corruptions.py``.
-* ``"cifar10"``: the CIFAR-10-C parameters (32 px images) of ``make_cifar_c.py`` by the ImageNet-C
-  authors (hendrycks/robustness, ``ImageNet-C/create_c/make_cifar_c.py``), written out here by hand.
+* ``"imagenet_c"``: the released ImageNet-C, i.e. the recipe of the authors' ``make_imagenet_c.py``
+  (hendrycks/robustness, ``ImageNet-C/create_c/``) for 224 px images: its elastic parameters (with
+  the random affine warp), frost drawn from the first five images at their own size, pixelate
+  upsampled with BOX, zooms trimmed at the centre, ImageMagick's motion blur (no early stop), and
+  every corrupted image saved as JPEG quality 85 at the end. The default for ImageNet-sized data,
+  and the table that the published AlexNet errors (mCE's denominators) belong to.
+* ``"imagecorruptions"``: the variant of the package ``imagecorruptions`` (pip
+  ``imagecorruptions-imaug``, ``imagecorruptions/corruptions.py``), which works at any size; the
+  reference backend runs it. ``"imagenet"`` is its former name and still accepted.
+* ``"cifar10"``: the CIFAR-10-C parameters (32 px images) of ``make_cifar_c.py`` by the same
+  authors, written out here by hand (no final JPEG there: the images were stored as ``.npy``).
 
-Besides the numbers, the two scripts differ in a few details of form, recorded in
-:class:`CorruptionTable`: how pixelate upsamples, how the zoom helper trims, how the frost images are
-scaled and drawn, and that CIFAR's elastic transform starts with a random affine warp. Elastic
-parameters are stored as fractions of the image side so one formula serves both tables (see
-``elastic_transform`` below).
+Besides the numbers, the scripts differ in details of form, recorded in :class:`CorruptionTable`.
+Elastic parameters are stored as fractions of the image side so one formula serves every table
+(see ``elastic_transform`` below).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -36,14 +42,22 @@ class CorruptionTable:
     """One parameter table: ``params[name][severity - 1]`` plus the few differences of form.
 
     Attributes:
-        name: ``"imagenet"`` or ``"cifar10"``.
+        name: ``"imagenet_c"``, ``"imagecorruptions"`` or ``"cifar10"``.
         params: per corruption, a 5-tuple of parameters (one per severity).
         pixelate_upsample: PIL filter of pixelate's second resize, ``"nearest"`` or ``"box"``.
         zoom_trim: after zooming, keep the ``"topleft"`` (imagecorruptions) or ``"center"``
             (make_cifar_c) H x W window.
         frost_scale: ``None`` = scale each frost image to cover the input x 1.1 (imagecorruptions);
-            a float = fixed scale (make_cifar_c uses 0.2).
-        frost_choices: how many of the six bundled frost images are drawn from (make_cifar_c: 5).
+            a float = fixed scale (make_cifar_c uses 0.2, make_imagenet_c their own size, 1.0).
+        frost_choices: how many of the six bundled frost images are drawn from (the scripts: 5).
+        motion_stop: stop the shifted copies at the first one that leaves the image
+            (imagecorruptions' rule); ``False`` = every copy, edge pixels repeated (ImageMagick's
+            ``MotionBlurImage``, which both scripts call).
+        snow_png: the snow layer goes through the scripts' 8-bit PNG round trip to ImageMagick:
+            truncated to 8 bits before the motion blur and after it (imagecorruptions rounds after).
+        final_jpeg: JPEG quality every corrupted image is saved with at the end (make_imagenet_c:
+            85), or ``None``.
+        image_size: the image side the recipe was written for (``None``: any).
     """
 
     name: str
@@ -52,6 +66,10 @@ class CorruptionTable:
     zoom_trim: str = "topleft"
     frost_scale: float | None = None
     frost_choices: int = 6
+    motion_stop: bool = True
+    snow_png: bool = False
+    final_jpeg: int | None = None
+    image_size: int | None = None
 
 
 def _elastic_imagenet(alpha: float) -> tuple[float, float, float]:
@@ -60,8 +78,8 @@ def _elastic_imagenet(alpha: float) -> tuple[float, float, float]:
     return (alpha * 0.005, 0.01, 0.0)
 
 
-IMAGENET_TABLE = CorruptionTable(
-    name="imagenet",
+IMAGECORRUPTIONS_TABLE = CorruptionTable(
+    name="imagecorruptions",
     params={
         "gaussian_noise": (0.08, 0.12, 0.18, 0.26, 0.38),
         "shot_noise": (60, 25, 12, 5, 3),
@@ -152,16 +170,56 @@ CIFAR10_TABLE = CorruptionTable(
     zoom_trim="center",
     frost_scale=0.2,
     frost_choices=5,
+    motion_stop=False,
+    snow_png=True,
+    image_size=32,
 )
 
-TABLES: dict[str, CorruptionTable] = {"imagenet": IMAGENET_TABLE, "cifar10": CIFAR10_TABLE}
+
+def _elastic_release(alpha: float, sigma: float, affine: float) -> tuple[float, float, float]:
+    # make_imagenet_c writes its elastic parameters in pixels of a 224 px image as 244 * f (its
+    # comment: "244 should have been 224, but ultimately nothing is incorrect"); as fractions of the side.
+    return (244 * alpha / 224, 244 * sigma / 224, 244 * affine / 224)
+
+
+IMAGENET_C_TABLE = dataclasses.replace(
+    IMAGECORRUPTIONS_TABLE,
+    name="imagenet_c",
+    params={**IMAGECORRUPTIONS_TABLE.params, "elastic_transform": tuple(_elastic_release(*p) for p in (
+        (2, 0.7, 0.1), (2, 0.08, 0.2), (0.05, 0.01, 0.02), (0.07, 0.01, 0.02), (0.12, 0.01, 0.02)))},
+    pixelate_upsample="box",
+    zoom_trim="center",
+    frost_scale=1.0,
+    frost_choices=5,
+    motion_stop=False,
+    snow_png=True,
+    final_jpeg=85,
+    image_size=224,
+)
+
+TABLES: dict[str, CorruptionTable] = {
+    "imagenet_c": IMAGENET_C_TABLE, "imagecorruptions": IMAGECORRUPTIONS_TABLE, "cifar10": CIFAR10_TABLE,
+}
+TABLE_ALIASES: dict[str, str] = {"imagenet": "imagecorruptions"}  # former name, kept for old spaces and checkpoints
+
+
+def table_name(name: str) -> str:
+    """The table's own name (an alias resolved); ``ValueError`` naming the valid tables otherwise."""
+    name = TABLE_ALIASES.get(name, name)
+    if name not in TABLES:
+        raise ValueError(f"unknown corruption table {name!r}; valid tables: {list(TABLES)} "
+                         f"({', '.join(f'{a!r} = {b!r}' for a, b in TABLE_ALIASES.items())})")
+    return name
 
 
 def get_table(name: str) -> CorruptionTable:
-    """The table called ``name``; ``ValueError`` naming the valid tables otherwise."""
-    if name not in TABLES:
-        raise ValueError(f"unknown corruption table {name!r}; valid tables: {sorted(TABLES)}")
-    return TABLES[name]
+    """The table called ``name`` (or an alias of it); ``ValueError`` naming the valid tables otherwise."""
+    return TABLES[table_name(name)]
+
+
+def auto_table(image_size: int) -> str:
+    """The table for images of this side: ``cifar10`` below 128 px, else ``imagenet_c``."""
+    return "cifar10" if image_size < 128 else "imagenet_c"
 
 
 def check_corruption(name: str, severity: int) -> None:

@@ -102,7 +102,7 @@ def test_errors(photos32):
         corrupt(photos32, "fog", 1, table="svhn")
     with pytest.raises(ValueError, match="valid backends"):
         corrupt(photos32, "fog", 1, backend="wand")
-    with pytest.raises(ValueError, match="ImageNet-C table only"):
+    with pytest.raises(ValueError, match="'imagecorruptions' table only"):
         corrupt(photos32, "fog", 1, table="cifar10", backend="reference")
     with pytest.raises(ValueError, match="shape"):
         corrupt(photos32[:, :1], "fog", 1)

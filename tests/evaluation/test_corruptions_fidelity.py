@@ -1,4 +1,4 @@
-"""Fast (torch) backend against the reference (imagecorruptions) on real photos, ImageNet-C table.
+"""Fast (torch) backend against the reference (imagecorruptions) on real photos, its own table.
 
 Images: 16 crops of 64 x 64 px from scikit-image's sample photos (small, so the reference, glass
 blur's numba loop included, stays quick).
@@ -39,8 +39,8 @@ def test_every_corruption_is_checked():
 @pytest.mark.parametrize("severity", SEVERITIES)
 @pytest.mark.parametrize("name", DETERMINISTIC)
 def test_deterministic_match_reference(photos64, name, severity):
-    fast = corrupt(photos64, name, severity, backend="torch", seed=3)
-    ref = corrupt(photos64, name, severity, backend="reference", seed=3)
+    fast = corrupt(photos64, name, severity, table="imagecorruptions", backend="torch", seed=3)
+    ref = corrupt(photos64, name, severity, table="imagecorruptions", backend="reference", seed=3)
     diff = (fast - ref).abs() * 255
     assert diff.max().item() <= 1.0 + 1e-4, f"{name} s{severity}: max diff {diff.max().item():.2f} levels"
     assert diff.mean().item() <= 0.15, f"{name} s{severity}: mean diff {diff.mean().item():.3f} levels"
@@ -55,8 +55,8 @@ def _stats(out: torch.Tensor, clean: torch.Tensor) -> tuple[float, float]:
 @pytest.mark.parametrize("name", RANDOM_TIGHT + RANDOM_LOOSE)
 def test_random_match_reference_in_statistics(photos64, photos32_many, name, severity):
     x = photos64 if name in RANDOM_TIGHT else photos32_many
-    fast_mean, fast_std = _stats(corrupt(x, name, severity, backend="torch", seed=5), x)
-    ref_mean, ref_std = _stats(corrupt(x, name, severity, backend="reference", seed=5), x)
+    fast_mean, fast_std = _stats(corrupt(x, name, severity, table="imagecorruptions", backend="torch", seed=5), x)
+    ref_mean, ref_std = _stats(corrupt(x, name, severity, table="imagecorruptions", backend="reference", seed=5), x)
     mean_tol, std_tol = (1.0, 0.04) if name in RANDOM_TIGHT else (5.0, 0.06)
     assert abs(fast_mean - ref_mean) <= mean_tol, (name, severity, fast_mean, ref_mean)
     assert abs(fast_std / ref_std - 1) <= std_tol, (name, severity, fast_std, ref_std)

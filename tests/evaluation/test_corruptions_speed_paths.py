@@ -179,7 +179,7 @@ def test_each_cpu_chunk_has_its_own_seed(photos64):
     step = CPU_CHUNK_PIXELS // (64 * 64)
     x = photos64.repeat(-(-(step + 3) // len(photos64)), 1, 1, 1)[:step + 3]  # two chunks
     tab = get_table("imagenet")
-    out = corrupt(x, "shot_noise", 2, seed=4)
+    out = corrupt(x, "shot_noise", 2, table="imagenet", seed=4)
     for k, (lo, hi) in enumerate([(0, step), (step, step + 3)]):
         g = torch.Generator().manual_seed(sub_seed(4, k))
         want = _quantise(FAST_FUNCTIONS["shot_noise"](x[lo:hi].clone(), params_for(tab, "shot_noise", 2), tab, g))
