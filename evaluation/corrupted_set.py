@@ -9,7 +9,14 @@ parameter table, backend, device type and the engine version. The result is stor
 
 Two processes building the same set at once are safe: a lock file serialises them (the second
 finds the file the first wrote), and the file is written to a temporary name and renamed
-atomically, so a reader never sees half a file.
+atomically, so a reader never sees half a file. Files are readable by everyone (mode 0644), so a
+shared cache folder serves every user.
+
+The cache never lies: each file stores a SHA-256 of its tensors and its spec, verified on every
+load, and the stored spec is compared with the one asked for. A file that fails either check
+(flipped bytes, truncated, another set's file under this name) is rebuilt by
+:func:`build_corrupted_set` and refused by :func:`load_cached` with a one-line
+:class:`CacheError` naming the file.
 
 Pre-made benchmarks on disk (ImageNet-C, CIFAR-10-C) are read as :class:`CorruptedSet` too, see
 :mod:`evaluation.data.corrupted_benchmarks`.
@@ -31,13 +38,17 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from evaluation.corruptions import ALL_CORRUPTIONS, SEVERITIES, corrupt, get_table, parse_corruptions
+from evaluation.corruptions import ALL_CORRUPTIONS, SEVERITIES, corrupt, parse_corruptions, table_name
 
 ENGINE_VERSION = "5"  # bump when any corruption's output changes, so old caches are not reused
 CALL_PIXELS = 64 * 224 * 224
 """Pixels per call of the engine (64 images at 224 px, 3,136 at 32 px): bounds the memory of a
 call and is fixed, so results never depend on a batch-size setting; within a call the engine
 runs its own chunks on every core."""
+
+
+class CacheError(ValueError):
+    """A cache file that cannot be trusted: unreadable, truncated, altered, or another set's."""
 
 
 class CorruptedSet:
@@ -65,6 +76,10 @@ class CorruptedSet:
 
     def __len__(self) -> int:
         return len(self.labels)
+
+    def describe(self) -> dict:
+        """How this set was made, for reports: ``table``, ``seed``, ``subset``, ``backend``, ``source``."""
+        return {}
 
     def _load(self, corruption: str, severity: int, positions: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
@@ -122,6 +137,10 @@ class TensorCorruptedSet(CorruptedSet):
         self.images = images
         self.spec = spec or {}
         self.path: Path | None = None
+
+    def describe(self) -> dict:
+        keys = ("table", "seed", "subset", "backend")
+        return {**{k: self.spec.get(k) for k in keys}, "source": str(self.path) if self.path else "in memory"}
 
     def _load(self, corruption: str, severity: int, positions: torch.Tensor) -> torch.Tensor:
         ci, si = self.corruptions.index(corruption), self.severities.index(severity)
@@ -193,10 +212,39 @@ def _progress(done: int, total: int, label: str, start: float, enabled: bool) ->
     sys.stderr.flush()
 
 
-def load_cached(path: str | os.PathLike) -> TensorCorruptedSet:
-    """Open a corrupted set written by :func:`build_corrupted_set`."""
-    blob = torch.load(path, map_location="cpu", weights_only=True)
-    spec = json.loads(blob["spec"])
+def _content_digest(blob: dict) -> str:
+    """SHA-256 of a cache blob's tensors, class count and spec (what :func:`load_cached` verifies)."""
+    h = hashlib.sha256()
+    for key in ("images", "labels", "source_indices"):
+        t = blob[key].contiguous()
+        h.update(f"{key}:{t.dtype}:{tuple(t.shape)}".encode())
+        h.update(t.numpy().tobytes())
+    h.update(f"{int(blob['num_classes'])}:{blob['spec']}".encode())
+    return h.hexdigest()
+
+
+def load_cached(path: str | os.PathLike, expected_spec: dict | None = None) -> TensorCorruptedSet:
+    """Open a corrupted set written by :func:`build_corrupted_set`, verified.
+
+    Raises :class:`CacheError` (one line naming the file) when the file is unreadable or
+    truncated, when its content hash does not match, or when ``expected_spec`` is given and the
+    stored spec differs from it.
+    """
+    what = "a corrupted-set cache file written by build_corrupted_set; delete it to rebuild"
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+        digest, spec = blob["sha256"], json.loads(blob["spec"])
+        ok = digest == _content_digest(blob)
+    except FileNotFoundError:
+        raise CacheError(f"cache file {path} does not exist") from None
+    except Exception as err:  # truncated or garbled: torch/pickle/zip errors of every kind
+        first = (str(err).splitlines() or [type(err).__name__])[0]
+        raise CacheError(f"cache file {path} is unreadable ({type(err).__name__}: {first[:120]}); {what}") from None
+    if not ok:
+        raise CacheError(f"cache file {path} fails its content check (SHA-256 mismatch: altered bytes); {what}")
+    if expected_spec is not None and spec != json.loads(json.dumps(expected_spec, sort_keys=True)):
+        diff = sorted(k for k in set(spec) | set(expected_spec) if spec.get(k) != expected_spec.get(k))
+        raise CacheError(f"cache file {path} holds another corrupted set (its spec differs in {diff}); {what}")
     src = blob["source_indices"]
     out = TensorCorruptedSet(blob["images"], blob["labels"], src if src.numel() else None,
                              spec["corruptions"], spec["severities"], int(blob["num_classes"]), spec)
@@ -205,7 +253,7 @@ def load_cached(path: str | os.PathLike) -> TensorCorruptedSet:
 
 
 def build_corrupted_set(dataset: Dataset, *, corruptions: Sequence[str] | str = "benchmark",
-                        severities: Sequence[int] = SEVERITIES, table: str = "imagenet", seed: int = 0,
+                        severities: Sequence[int] = SEVERITIES, table: str = "imagenet_c", seed: int = 0,
                         subset: int | None = None, cache_dir: str | os.PathLike = ".cache/corrupted",
                         backend: str = "torch", progress: bool = True, device: str = "cpu"
                         ) -> TensorCorruptedSet:
@@ -215,7 +263,7 @@ def build_corrupted_set(dataset: Dataset, *, corruptions: Sequence[str] | str = 
         dataset: the clean test set (``(image, label)`` items, ``num_classes`` attribute).
         corruptions: names, or ``"benchmark"`` / ``"extra"`` / ``"all"``.
         severities: severities 1..5.
-        table: corruption parameter table (``"imagenet"`` or ``"cifar10"``).
+        table: corruption parameter table (``"imagenet_c"``, ``"imagecorruptions"``, ``"cifar10"``).
         seed: picks the subset and seeds every corruption.
         subset: number of clean images to use (seeded random choice); ``None`` = all.
         cache_dir: folder of the cached sets (created if missing).
@@ -231,7 +279,7 @@ def build_corrupted_set(dataset: Dataset, *, corruptions: Sequence[str] | str = 
     for s in sevs:
         if s not in SEVERITIES:
             raise ValueError(f"severities must be in 1..5, got {list(severities)}")
-    get_table(table)
+    table = table_name(table)  # an alias stored under the table's own name
     clean, labels, idx = select_clean(dataset, subset, seed)
     spec = {
         "engine": ENGINE_VERSION, "corruptions": list(names), "severities": list(sevs), "table": table,
@@ -244,7 +292,10 @@ def build_corrupted_set(dataset: Dataset, *, corruptions: Sequence[str] | str = 
     path = folder / f"corrupted-{key}.pt"
     with _file_lock(folder / f"corrupted-{key}.lock"):
         if path.is_file():
-            return load_cached(path)
+            try:
+                return load_cached(path, spec)
+            except CacheError as err:  # never use a file that fails its checks: build it again
+                sys.stderr.write(f"{err}: rebuilding it\n")
         n = len(clean)
         images = torch.empty((len(names), len(sevs), *clean.shape), dtype=torch.uint8)
         total, done, start = len(names) * len(sevs), 0, time.time()
@@ -261,12 +312,14 @@ def build_corrupted_set(dataset: Dataset, *, corruptions: Sequence[str] | str = 
         _progress(done, total, "done", start, progress)
         blob = {"images": images, "labels": labels, "source_indices": idx,
                 "num_classes": int(dataset.num_classes), "spec": json.dumps(spec, sort_keys=True)}
+        blob["sha256"] = _content_digest(blob)
         fd, tmp = tempfile.mkstemp(prefix=f".corrupted-{key}-", suffix=".tmp", dir=folder)
         os.close(fd)
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600 files: a shared cache folder needs them readable
         try:
             torch.save(blob, tmp)
             os.replace(tmp, path)  # atomic: readers see the old state or the whole file
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)
-    return load_cached(path)
+    return load_cached(path, spec)

@@ -45,8 +45,15 @@ class RobustnessReport:
         attention_stability: clean-vs-corrupted attention cosine (None without attention maps).
         attention_stability_per_corruption: the same per corruption.
         head_diversity: mean pairwise cosine between heads on clean images (None without maps).
-        num_clean, num_corrupted: images in the clean set and per corruption/severity.
+        num_clean, num_corrupted: clean images judged (the corrupted set's own images when it
+            knows them, so a subset judges clean and corrupted accuracy on the same ones) and
+            images per corruption/severity.
         seconds: wall time of the clean and corrupted passes.
+        setup: how the corrupted set was made (``table``, ``seed``, ``subset``, ``backend``,
+            ``source``), printed and written with every report.
+        extra: the other robustness axes (``adv_accuracy/pgd``, ``lesion_accuracy/mean``,
+            ``shift_accuracy/<name>``, ...), see :func:`evaluation.axes.judge_axes`.
+        curves: per-step series (``lesion_accuracy`` per block), logged as curves.
     """
 
     clean_accuracy: float
@@ -65,9 +72,13 @@ class RobustnessReport:
     num_clean: int = 0
     num_corrupted: int = 0
     seconds: dict[str, float] = field(default_factory=dict)
+    setup: dict = field(default_factory=dict)
+    extra: dict[str, float] = field(default_factory=dict)
+    curves: dict[str, list[float]] = field(default_factory=dict)
 
     def to_flat_dict(self) -> dict[str, float]:
-        """Flat metric names for logging: ``clean_accuracy``, ``mce``, ..., ``ce/<c>``, ``error/<c>/<s>``."""
+        """Flat metric names for logging: ``clean_accuracy``, ``mce``, ..., ``ce/<c>``,
+        ``relative_ce/<c>``, ``error/<c>/<s>`` and the other axes (:attr:`extra`)."""
         out = {
             "clean_accuracy": self.clean_accuracy,
             "mce": self.mce,
@@ -82,6 +93,9 @@ class RobustnessReport:
             out["head_diversity"] = self.head_diversity
         for c, v in self.ce.items():
             out[f"ce/{c}"] = v
+        for c, v in self.relative_ce.items():
+            out[f"relative_ce/{c}"] = v
+        out.update(self.extra)
         for c, by_sev in self.errors.items():
             for s, e in by_sev.items():
                 out[f"error/{c}/{s}"] = e
@@ -91,17 +105,34 @@ class RobustnessReport:
         """All fields as plain JSON-able data."""
         return asdict(self)
 
+    def to_json_dict(self) -> dict:
+        """What ``search eval --json`` writes: the flat metrics, the set-up and the curves."""
+        return {**self.to_flat_dict(), "normalization": self.normalization, "num_clean": self.num_clean,
+                "num_corrupted": self.num_corrupted, "setup": self.setup, "curves": self.curves}
+
+    def setup_line(self) -> str:
+        """One line naming the corruption table (or pre-made source), seed, backend and subset."""
+        s = self.setup
+        subset = f"{s.get('subset')} images" if s.get("subset") else "all images"
+        return (f"table {s.get('table') or '?'}, seed {s.get('seed')}, backend {s.get('backend') or '-'}, "
+                f"subset {subset} ({self.num_corrupted} judged), source {s.get('source') or '-'}")
+
     def to_table(self) -> str:
         """A plain-text table: one row per corruption (errors by severity, mean, CE), then totals."""
         sevs = sorted({s for by_sev in self.errors.values() for s in by_sev})
-        head = f"{'corruption':<18s}" + "".join(f"{'s' + str(s):>7s}" for s in sevs) + f"{'mean':>8s}{'CE':>8s}"
-        lines = [f"Robustness report (errors in %, CE normalised by: {self.normalization})", head,
-                 "-" * len(head)]
+        plain = self.normalization == "none"  # CE is then the mean error itself: one column, not two
+        cols = ("mean", "rel CE") if plain else ("mean", "CE", "rel CE")
+        head = f"{'corruption':<18s}" + "".join(f"{'s' + str(s):>7s}" for s in sevs) + "".join(f"{c:>8s}" for c in cols)
+        lines = [f"Robustness report (errors in %, CE normalised by: {self.normalization})", self.setup_line(),
+                 head, "-" * len(head)]
+
+        def cell(v: float | None) -> str:
+            return f"{'-':>8s}" if v is None or math.isnan(v) else f"{v:8.2f}"
+
         for c, by_sev in self.errors.items():
             mean = sum(by_sev.values()) / len(by_sev)
-            ce = self.ce.get(c)
-            ce_txt = f"{ce:8.2f}" if ce is not None else f"{'-':>8s}"
-            lines.append(f"{c:<18s}" + "".join(f"{by_sev[s]:7.2f}" for s in sevs) + f"{mean:8.2f}" + ce_txt)
+            values = (mean, self.relative_ce.get(c)) if plain else (mean, self.ce.get(c), self.relative_ce.get(c))
+            lines.append(f"{c:<18s}" + "".join(f"{by_sev[s]:7.2f}" for s in sevs) + "".join(map(cell, values)))
         lines.append("-" * len(head))
 
         def fmt(v: float | None) -> str:
@@ -116,6 +147,7 @@ class RobustnessReport:
             summary.append(("attention stability", self.attention_stability))
         if self.head_diversity is not None:
             summary.append(("head diversity", self.head_diversity))
+        summary += sorted(self.extra.items())
         lines += [f"{name:<22s}{fmt(v):>10s}" for name, v in summary]
         lines.append(f"images: {self.num_clean} clean, {self.num_corrupted} per corruption and severity")
         return "\n".join(lines)
@@ -188,20 +220,22 @@ def evaluate(model: torch.nn.Module, clean: Dataset, corrupted: CorruptedSet, *,
             return model.forward_with_attention(x)
         return model(x), None
 
-    # ---- clean pass: accuracy (+ head diversity on the first attn_n images)
+    # ---- clean pass: accuracy (+ head diversity on the first attn_n images), on the corrupted
+    # set's own clean images when it knows them (a subset: the same images on both sides)
     t0 = time.time()
     correct = 0
     div_sum, div_n = 0.0, 0
+    judged = corrupted.source_indices if corrupted.source_indices is not None else torch.arange(len(clean))
     with torch.inference_mode():
-        for idx in _chunks(len(clean), bs_attn, batch_size, attn_n):
-            x, y = _clean_items(clean, idx)
-            logits, maps = run(x, bool(idx[0] < attn_n))
+        for pos in _chunks(len(judged), bs_attn, batch_size, attn_n):
+            x, y = _clean_items(clean, judged[pos])
+            logits, maps = run(x, bool(pos[0] < attn_n))
             correct += int((logits.argmax(-1).cpu() == y).sum())
             if maps:
                 div = head_diversity(maps)
                 div_sum += float(div.nansum())
                 div_n += int((~div.isnan()).sum())
-    total = len(clean)
+    total = len(judged)
     if total == 0:
         raise ValueError("the clean test set is empty")
     clean_acc = 100.0 * correct / total
@@ -257,4 +291,23 @@ def evaluate(model: torch.nn.Module, clean: Dataset, corrupted: CorruptedSet, *,
         num_clean=total,
         num_corrupted=n,
         seconds={"clean": t1 - t0, "corrupted": time.time() - t1},
+        setup=corrupted.describe(),
     )
+
+
+def comparability_warnings(table: str, normalization: str, image_size: int) -> list[str]:
+    """What makes a report's numbers not comparable with published ones (printed by ``search eval``)."""
+    out = []
+    if normalization == "alexnet" and (table == "cifar10" or image_size < 128):
+        out.append(f"warning: AlexNet normalisation divides by ImageNet-C errors at 224 px; the mCE of a "
+                   f"{image_size} px {table or 'pre-made'} set is not comparable to published figures "
+                   "(use --normalization none, the CIFAR convention)")
+    if table == "imagecorruptions" and normalization == "alexnet":
+        out.append("warning: table imagecorruptions is the package's variant, not the released ImageNet-C "
+                   "(AlexNet's errors belong to imagenet_c); its mCE is close to, not equal to, published figures")
+    return out
+
+
+def default_normalization(table: str) -> str:
+    """``alexnet`` for the two ImageNet tables, ``none`` (the CIFAR convention) otherwise."""
+    return "alexnet" if table in ("imagenet_c", "imagecorruptions", "imagenet") else "none"

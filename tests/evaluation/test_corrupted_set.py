@@ -72,3 +72,55 @@ def test_two_processes_build_at_once(tmp_path):
     assert outs[0] == outs[1]
     files = sorted(p.name for p in tmp_path.iterdir() if p.suffix == ".pt")
     assert len(files) == 1 and not list(tmp_path.glob("*.tmp"))
+
+
+# ---- issue 15: the cache must not lie ----------------------------------------------------------------
+def test_cache_files_are_readable_by_everyone(tmp_path):
+    cs = _build(tmp_path)
+    assert cs.path.stat().st_mode & 0o777 == 0o644  # mkstemp's 0600 would hide a shared cache from others
+
+
+def test_flipped_bytes_are_caught(tmp_path, capsys):
+    import pytest
+
+    from evaluation.corrupted_set import CacheError
+
+    cs = _build(tmp_path)
+    good = cs.images.clone()
+    raw = bytearray(cs.path.read_bytes())
+    at = raw.find(bytes(good[0, 0, 0].flatten()[:16].tolist()))  # inside the images' storage
+    assert at > 0
+    raw[at:at + 8] = bytes(255 - b for b in raw[at:at + 8])
+    cs.path.write_bytes(bytes(raw))
+    with pytest.raises(CacheError, match=f"{cs.path}.*content check") as err:
+        load_cached(cs.path)
+    assert "\n" not in str(err.value)
+    again = _build(tmp_path)  # the builder rebuilds instead of using the altered file
+    assert "rebuilding" in capsys.readouterr().err and torch.equal(again.images, good)
+
+
+def test_another_sets_file_under_this_name_is_caught(tmp_path, capsys):
+    import pytest
+
+    from evaluation.corrupted_set import CacheError
+
+    mine = _build(tmp_path / "a")
+    other = _build(tmp_path / "b", seed=1)
+    mine.path.write_bytes(other.path.read_bytes())  # a valid file, but another set's
+    with pytest.raises(CacheError, match="another corrupted set.*'seed'"):
+        load_cached(mine.path, mine.spec)
+    again = _build(tmp_path / "a")
+    assert "rebuilding" in capsys.readouterr().err and torch.equal(again.images, mine.images)
+
+
+def test_truncated_file_is_one_line_naming_it(tmp_path):
+    import pytest
+
+    from evaluation.corrupted_set import CacheError
+
+    cs = _build(tmp_path)
+    cs.path.write_bytes(cs.path.read_bytes()[:5000])
+    with pytest.raises(CacheError, match=f"cache file {cs.path} is unreadable") as err:
+        load_cached(cs.path)
+    assert "\n" not in str(err.value)
+    assert torch.equal(_build(tmp_path).images, cs.images)  # rebuilt

@@ -23,7 +23,6 @@ from evaluation.corruptions import (
     params_for,
     table_name,
 )
-
 from tests.evaluation.conftest import real_images
 
 

@@ -187,3 +187,15 @@ def test_cifar_c_npy(tmp_path):
         load_cifar_c(tmp_path)
     with pytest.raises(ValueError, match="labels.npy"):
         load_cifar_c(tmp_path / "nowhere")
+
+
+def test_cifar_c_folder_without_labels_or_truncated(tmp_path):
+    """Issue 15: a CIFAR-C folder without labels.npy was read as an ImageNet-C folder (a misleading
+    error), and a truncated .npy gave a raw error; both now name the file."""
+    np.save(tmp_path / "fog.npy", np.zeros((10, 32, 32, 3), np.uint8))
+    with pytest.raises(ValueError, match=f"{tmp_path / 'labels.npy'} is missing"):
+        load_corrupted_benchmark(tmp_path)
+    np.save(tmp_path / "labels.npy", np.zeros(10, np.uint8))
+    (tmp_path / "fog.npy").write_bytes((tmp_path / "fog.npy").read_bytes()[:3000])
+    with pytest.raises(ValueError, match=f"{tmp_path / 'fog.npy'} is not a readable .npy file"):
+        load_corrupted_benchmark(tmp_path)

@@ -36,7 +36,9 @@ def digits_set(tmp_path_factory):
 def test_bookkeeping_by_hand(digits_set):
     clean, cs = digits_set
     report = evaluate(AlwaysZero(), clean, cs, normalization="alexnet", batch_size=16)
-    clean_acc = 100 * (clean.labels == 0).float().mean().item()
+    # the corrupted set's 40 images, not all 360: clean and corrupted accuracy on the same images
+    clean_acc = 100 * (clean.labels[cs.source_indices] == 0).float().mean().item()
+    assert report.num_clean == 40
     err = 100 - 100 * (cs.labels == 0).float().mean().item()
     assert report.clean_accuracy == pytest.approx(clean_acc)
     assert report.errors == {c: {1: pytest.approx(err), 5: pytest.approx(err)} for c in cs.corruptions}
@@ -102,3 +104,42 @@ def test_attention_sample_keeps_accuracies(digits_set, attention_vit):
     assert part.attention_stability is not None and part.head_diversity is not None
     off = evaluate(attention_vit, clean, cs, normalization="none", attention=False)
     assert off.errors == full.errors and off.attention_stability is None
+
+
+def test_subset_judges_clean_and_corrupted_on_the_same_images(digits_set):
+    """Issue 15: with a subset, clean accuracy came from all 360 test images and corrupted accuracy
+    from the 40 of the subset, so retention and relative mCE mixed two image sets."""
+    clean, cs = digits_set
+    inside = set(cs.source_indices.tolist())
+
+    class RightOutsideSubset(nn.Module):  # right on the 320 images outside the subset, wrong inside
+        def forward(self, x):
+            hits = (clean.images.float()[None] / 255 - _unnormalize(x)[:, None]).abs().flatten(2).amax(2) < 1e-3
+            idx = hits.float().argmax(1)
+            wrong = torch.tensor([int(i) in inside for i in idx.tolist()])
+            labels = clean.labels[idx]
+            return nn.functional.one_hot(torch.where(wrong, (labels + 1) % 10, labels), 10).float()
+
+    report = evaluate(RightOutsideSubset(), clean, cs, normalization="none", batch_size=64)
+    assert report.clean_accuracy == 0.0 and report.num_clean == len(cs)
+
+
+def _unnormalize(x):
+    from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
+
+    return x * torch.tensor(IMAGENET_DEFAULT_STD).view(3, 1, 1) + torch.tensor(IMAGENET_DEFAULT_MEAN).view(3, 1, 1)
+
+
+def test_report_names_its_setup_and_relative_ce(digits_set):
+    clean, cs = digits_set
+    plain = evaluate(AlwaysZero(), clean, cs, normalization="none", batch_size=64)
+    table = plain.to_table()
+    assert "table cifar10, seed 0, backend torch, subset 40 images" in table
+    head = next(line for line in table.splitlines() if line.startswith("corruption"))
+    assert head.split() == ["corruption", "s1", "s5", "mean", "rel", "CE"]  # no CE column equal to the mean
+    flat = plain.to_flat_dict()
+    assert set(plain.relative_ce) == set(cs.corruptions)
+    assert all(f"relative_ce/{c}" in flat for c in cs.corruptions)
+    assert plain.to_json_dict()["setup"]["table"] == "cifar10"
+    normed = evaluate(AlwaysZero(), clean, cs, normalization="alexnet", batch_size=64).to_table()
+    assert next(line for line in normed.splitlines() if line.startswith("corruption")).split()[-3:] == ["CE", "rel", "CE"]
