@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -60,8 +61,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--image-size", type=int, help="image side in pixels (default 32)")
     parser.add_argument("--corruptions", help="benchmark (15, the default) | extra (4) | all (19) | comma-separated names")
     parser.add_argument("--severities", help="comma-separated severities 1..5 (default: all five)")
-    parser.add_argument("--table", choices=["auto", "imagenet", "cifar10"],
-                        help="corruption parameters; auto (default) = cifar10 below 128 px, else imagenet")
+    parser.add_argument("--table", choices=["auto", "imagenet_c", "imagecorruptions", "cifar10", "imagenet"],
+                        help="corruption parameters; auto (default) = cifar10 below 128 px, else imagenet_c (the "
+                             "released ImageNet-C recipe); imagecorruptions = the package's variant (formerly imagenet)")
     parser.add_argument("--subset", type=int, help="corrupt a seeded random subset of this many test images")
     parser.add_argument("--seed", type=int, help="seed of the subset and the corruptions (default 0)")
     parser.add_argument("--cache-dir", default=".cache/corrupted", help="where corrupted sets are cached")
@@ -145,7 +147,8 @@ def _plain_model(args: argparse.Namespace, num_classes: int):
 # ---- the judging settings ---------------------------------------------------------------------------
 def _context(args: argparse.Namespace, saved: dict[str, Any] | None):
     """The judging context: a checkpoint's own settings (or DEFAULTS), with the options given on top."""
-    from evaluation.corruptions import parse_corruptions
+    from evaluation.corruptions import auto_table, parse_corruptions, table_name
+    from evaluation.report import default_normalization
     from search.space import schema
     from search.trial.context import TrialContext
 
@@ -154,7 +157,7 @@ def _context(args: argparse.Namespace, saved: dict[str, Any] | None):
         given = {**DEFAULTS, **given}
         saved = {"data": {k: f.default for k, f in schema.DATA.items()},
                  "eval": {k: f.default for k, f in schema.EVAL.items()}, "table": "", "seed": 0}
-        explicit_corruptions = args.corruptions is not None or not given.get("corrupted_data")
+        explicit_corruptions = True  # a pre-made folder too: the 15 benchmark corruptions unless named
     else:
         explicit_corruptions = True
     ctx = TrialContext.from_judging(saved)
@@ -175,17 +178,17 @@ def _context(args: argparse.Namespace, saved: dict[str, Any] | None):
                               eval=dataclasses.replace(ctx.eval, **changes["eval"]))
     if given.get("table") is not None:
         table = given["table"]
-        ctx = dataclasses.replace(ctx, table=table if table != "auto" else
-                                  ("cifar10" if ctx.data.image_size < 128 else "imagenet"))
+        ctx = dataclasses.replace(ctx, table=table_name(table) if table != "auto" else auto_table(ctx.data.image_size))
     if given.get("normalization") is not None:
         normalization = given["normalization"]
         if normalization == "auto":
-            normalization = "alexnet" if ctx.table == "imagenet" else "none"
+            normalization = default_normalization(ctx.table)
         ctx = dataclasses.replace(ctx, eval=dataclasses.replace(ctx.eval, normalization=normalization))
     return ctx
 
 
 def run(args: argparse.Namespace) -> int:
+    from evaluation.report import comparability_warnings
     from search.trial.context import judge, judging_set, load_test
 
     try:
@@ -200,7 +203,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"judged as {'the trial was (settings from its checkpoint)' if found else 'given'}: data "
           f"{ctx.data.dataset} {ctx.data.test_split} at {ctx.data.image_size} px, table {ctx.table or 'pre-made'}, "
           f"subset {ctx.eval.subset}, seed {ctx.eval.seed}")
+    for line in comparability_warnings(ctx.table, ctx.eval.normalization, ctx.data.image_size):
+        print(line, file=sys.stderr)
     print(report.to_table())
     if args.json:
-        Path(args.json).write_text(json.dumps(report.to_flat_dict(), indent=2))
+        Path(args.json).write_text(json.dumps(report.to_json_dict(), indent=2))
     return 0

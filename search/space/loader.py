@@ -167,7 +167,11 @@ class SearchSpace:
     @property
     def corruption_table(self) -> str:
         """The eval table, or the one that fits the data set (CIFAR-sized images use 'cifar10')."""
-        return self.eval.table or ("imagenet" if self.data.dataset == "imagefolder" else "cifar10")
+        from evaluation.corruptions import auto_table, table_name
+
+        if self.eval.table:
+            return table_name(self.eval.table)  # the former name 'imagenet' is imagecorruptions'
+        return auto_table(self.data.image_size) if self.data.dataset == "imagefolder" else "cifar10"
 
     # ---- where the results go -----------------------------------------------------------------------
     @property

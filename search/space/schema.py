@@ -215,6 +215,25 @@ def severities(value: Any) -> tuple[int, ...]:
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
+def attacks(value: Any) -> tuple[str, ...]:
+    """A list of distinct adversarial attacks (``fgsm``, ``pgd``); empty: none."""
+    from evaluation.axes import ATTACKS
+
+    if not isinstance(value, (list, tuple)) or any(v not in ATTACKS for v in value) or len(set(value)) != len(value):
+        raise Invalid(f"a list of distinct attacks from {list(ATTACKS)} (empty: no adversarial accuracy)")
+    return tuple(value)
+
+
+def shift_sets(value: Any) -> dict[str, str]:
+    """A mapping ``{name: folder}`` of distribution-shift sets (names of evaluation.data.shifts)."""
+    from evaluation.data.shifts import SHIFT_SETS
+
+    if not isinstance(value, dict) or any(k not in SHIFT_SETS or not isinstance(v, str) or not v
+                                          for k, v in value.items()):
+        raise Invalid(f"a mapping of shift-set names {list(SHIFT_SETS)} to folders")
+    return dict(value)
+
+
 def normalization(value: Any) -> str:
     """``alexnet``, ``none`` or the path of a baseline's errors (``.json`` / ``.csv``)."""
     if isinstance(value, str) and (value in NORMALIZATIONS or value.lower().endswith((".json", ".csv"))):
@@ -306,7 +325,7 @@ SAMPLERS = ("tpe", "nsga2", "nsga3", "gp", "random")
 # timm's create_scheduler_v2 names, plus "none" (a constant learning rate).
 SCHEDULERS = ("none", "cosine", "step", "multistep", "plateau", "poly", "tanh")
 AUGMENTATIONS = ("none", "flip", "randaug_lite")  # see search.trial.augment
-TABLES = ("imagenet", "cifar10")
+TABLES = ("imagenet_c", "imagecorruptions", "cifar10", "imagenet")  # imagenet: the former name of imagecorruptions
 NORMALIZATIONS = ("alexnet", "none")  # or a baseline file (.json / .csv), see evaluation.metrics
 DIRECTIONS = ("max", "min")
 EARLY_STOPPERS = ("asha",)
@@ -325,6 +344,15 @@ REPORT_METRICS = (
     "corrupted_accuracy",
     "attention_stability",
     "head_diversity",
+    # the other robustness axes (evaluation.axes; reported when eval.adversarial / lesion / shift_sets ask)
+    "adv_accuracy/fgsm",
+    "adv_accuracy/pgd",
+    "lesion_accuracy/mean",
+    "lesion_accuracy/worst",
+    "shift_accuracy/imagenet_r",
+    "shift_accuracy/imagenet_a",
+    "shift_accuracy/imagenet_sketch",
+    "shift_accuracy/cifar10_1",
 )
 
 
@@ -428,6 +456,15 @@ EVAL: dict[str, Field] = {
     "benchmark_path": Field(optional(text), None,
                             doc="a pre-made benchmark (CIFAR-10-C .npy folder, ImageNet-C folder) instead of "
                                 "corrupting the test set (null: corrupt it, cached)"),
+    "adversarial": Field(attacks, (), doc="attacks judged at the end: [fgsm, pgd] (L-inf, pixel space; "
+                                          "adv_accuracy/<attack>)"),
+    "adv_epsilon": Field(number(0.0, 1.0, lo_open=True), 1 / 255, doc="L-inf radius in [0, 1] pixel units"),
+    "adv_steps": Field(integer(1, 1000), 10, doc="PGD steps (step size 2.5 epsilon / steps, seeded random start)"),
+    "adv_subset": Field(optional(integer(1)), 256, doc="test images attacked (seeded by eval.seed; null: all)"),
+    "lesion": Field(boolean, False, doc="lesion robustness: accuracy with each token block skipped "
+                                        "(lesion_accuracy/mean, /worst; the per-block curve logged)"),
+    "shift_sets": Field(shift_sets, {}, doc="distribution-shift sets judged at the end: {imagenet_r: PATH, "
+                                            "imagenet_a: PATH, imagenet_sketch: PATH, cifar10_1: PATH}"),
 }
 
 SCHEDULER: dict[str, Field] = {

@@ -112,10 +112,18 @@ def load_test(ctx: TrialContext) -> Any:
 def judge(model: Any, ctx: TrialContext, test: Any, corrupted: Any, device: str) -> Any:
     """The robustness report of ``model`` on the clean ``test`` set and its ``corrupted`` set: the one
     judging path of a trial and of ``search eval``."""
+    from evaluation.axes import judge_axes
     from evaluation.report import evaluate
 
-    return evaluate(model, test, corrupted, normalization=ctx.eval.normalization, batch_size=ctx.eval.batch_size,
-                    device=device)
+    ev = ctx.eval
+    report = evaluate(model, test, corrupted, normalization=ev.normalization, batch_size=ev.batch_size, device=device)
+    extra, curves = judge_axes(  # the other axes the eval section asks for (issue 15)
+        model, test, attacks=ev.adversarial, epsilon=ev.adv_epsilon, steps=ev.adv_steps, adv_subset=ev.adv_subset,
+        lesion=ev.lesion, shift_sets=ev.shift_sets, image_size=ctx.data.image_size, seed=ev.seed,
+        batch_size=ev.batch_size, device=device, positions=corrupted.source_indices)
+    report.extra.update(extra)
+    report.curves.update(curves)
+    return report
 
 
 def judging_set(ctx: TrialContext, test: Any, progress: bool = False) -> Any:
@@ -128,12 +136,13 @@ def judging_set(ctx: TrialContext, test: Any, progress: bool = False) -> Any:
 
     ev = ctx.eval
     if ev.benchmark_path:
-        from evaluation.data.corrupted_benchmarks import load_corrupted_benchmark
+        from evaluation.data.corrupted_benchmarks import check_against_clean, load_corrupted_benchmark
 
-        return load_corrupted_benchmark(  # no corruptions named: every one the folder holds
+        premade = load_corrupted_benchmark(  # no corruptions named: every one the folder holds
             ev.benchmark_path, corruptions=list(ev.corruptions) or None, severities=list(ev.severities),
             image_size=ctx.data.image_size, subset=ev.subset, seed=ev.seed,
         )
+        return check_against_clean(premade, test, ctx.data.image_size)  # refused when it does not fit the run
     cached = ctx.runtime.corrupted_path
     if cached and Path(cached).is_file():
         return load_cached(cached)
