@@ -51,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
             "parent_run_id": front.parent_run_id,
             "objectives": [{"metric": m, "direction": d} for m, d in front.objectives],
             "front": front.rows,
+            "rung_correlations": front.rung_correlations,
         }, indent=2))
     elif args.format == "csv":
         out = io.StringIO()
@@ -64,4 +65,7 @@ def run(args: argparse.Namespace) -> int:
               f"{len(front.rows)} trial(s)")
         if front.rows:
             print(_table(columns, front.rows))
+        if front.rung_correlations:
+            print("\nrung vs final rank correlation (Spearman, over the trials that ran to the end):")
+            print(_table(["epoch", "metric", "rho", "trials"], front.rung_correlations))
     return 0

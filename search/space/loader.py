@@ -358,10 +358,12 @@ class _Parser:
             raise self.fail("data.path", None, f"the data set's root folder (required when data.dataset is "
                             f"{sections['data']['dataset']!r})")
         objectives = self.objectives(document.get("objectives"), sections)
-        if sections["search"]["scheduler"] and objectives[0][0] not in schema.EPOCH_METRICS:
+        sched = sections["search"]["scheduler"]
+        if sched and sched["type"] == "asha" and objectives[0][0] not in schema.EPOCH_METRICS:
             raise self.fail("objectives[0].metric", objectives[0][0],
-                            "a metric reported every epoch when search.scheduler is set (the scheduler ranks "
-                            f"trials on the first objective): one of {', '.join(schema.EPOCH_METRICS)}")
+                            "a metric reported every epoch with search.scheduler.type 'asha' (it ranks trials on "
+                            f"the first objective): one of {', '.join(schema.EPOCH_METRICS)}, or type 'mo_asha' "
+                            "(every objective judged at the rungs)")
         self.cross_checks(sections, document)
         fixed = self.fixed(sections, name)
         model_fields = self.model_fields(sections)
@@ -524,6 +526,14 @@ class _Parser:
             raise self.fail("search.scheduler.grace_period", sched["grace_period"],
                             f"an integer < train.epochs ({train['epochs']}): a trial can be stopped only "
                             "before its last epoch")
+        if sched and sched["brackets"] is not None:
+            from search.trial.rungs import rung_epochs
+
+            rungs = rung_epochs(sched["grace_period"], sched["reduction_factor"], train["epochs"])
+            if sched["brackets"] > len(rungs) + 1:
+                raise self.fail("search.scheduler.brackets", sched["brackets"],
+                                f"null or an integer <= {len(rungs) + 1} (one bracket per rung {list(rungs)} "
+                                "plus the full-budget one)")
         # Values that every trial would fail on (issue 13): a mixer list is one mixer per block, the
         # convnext stem's two stride-2 stages need a patch divisible by 4; digits take no path.
         mixers = [m for m in _values(model["mixer"]) or () if isinstance(m, tuple)]

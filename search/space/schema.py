@@ -328,7 +328,8 @@ AUGMENTATIONS = ("none", "flip", "randaug_lite")  # see search.trial.augment
 TABLES = ("imagenet_c", "imagecorruptions", "cifar10", "imagenet")  # imagenet: the former name of imagecorruptions
 NORMALIZATIONS = ("alexnet", "none")  # or a baseline file (.json / .csv), see evaluation.metrics
 DIRECTIONS = ("max", "min")
-EARLY_STOPPERS = ("asha",)
+EARLY_STOPPERS = ("asha", "mo_asha", "mo_hyperband")
+MULTI_OBJECTIVE_STOPPERS = ("mo_asha", "mo_hyperband")  # every objective judged at the rungs
 
 # Metrics of a trial besides the robustness report: usable as objectives too.
 TRAINING_METRICS = ("train_loss", "train_accuracy", "params_m", "train_time_s")
@@ -465,12 +466,16 @@ EVAL: dict[str, Field] = {
                                         "(lesion_accuracy/mean, /worst; the per-block curve logged)"),
     "shift_sets": Field(shift_sets, {}, doc="distribution-shift sets judged at the end: {imagenet_r: PATH, "
                                             "imagenet_a: PATH, imagenet_sketch: PATH, cifar10_1: PATH}"),
+    "rung_subset": Field(integer(1), 100, doc="items of the corrupted set judged at the rungs of mo_asha (each at "
+                                               "every corruption and severity; seeded by eval.seed)"),
 }
 
 SCHEDULER: dict[str, Field] = {
     "type": Field(one_of(EARLY_STOPPERS), "asha"),
     "grace_period": Field(integer(1), 1, doc="epochs before a trial can be stopped"),
     "reduction_factor": Field(number(1.0, lo_open=True), 3.0),
+    "brackets": Field(optional(integer(1, 32)), None, doc="brackets of asynchronous Hyperband (null: 1; every "
+                                                          "bracket for mo_hyperband)"),
 }
 
 SEARCH: dict[str, Field] = {
@@ -480,7 +485,7 @@ SEARCH: dict[str, Field] = {
     "seed": Field(integer(0), 0, doc="seed of the sampler and of every trial's training"),
     "n_startup_trials": Field(optional(integer(0)), None, doc="random trials before TPE/GP model (null: Optuna's)"),
     "population_size": Field(optional(integer(2)), None, doc="NSGA-II/III population (null: Optuna's)"),
-    "scheduler": Field(lambda v: v, None, doc="early stopping (single metric): null or {type: asha, ...}"),
+    "scheduler": Field(lambda v: v, None, doc="early stopping: null or {type: asha | mo_asha | mo_hyperband, ...}"),
     "max_failures": Field(integer(0, 100), 1, doc="retries of a trial after an infrastructure failure"),
     "resume_errored": Field(boolean, False, doc="on resume, retry trials that had errored"),
 }

@@ -20,6 +20,7 @@ from search.errors import UserError
 from search.results.run_folder import DEFAULT_STORAGE, MLFLOW_DB
 from search.tracking import runs
 from search.tracking.names import mlflow_key
+from search.tracking.rung_truth import read_rung_correlations
 from search.tracking.store import check_reachable, make_client
 
 
@@ -32,6 +33,7 @@ class FrontTable:
     objectives: list[tuple[str, str]]
     params: list[str]
     rows: list[dict[str, Any]] = field(default_factory=list)
+    rung_correlations: list[dict[str, Any]] = field(default_factory=list)  # search.results.rung_truth
 
     def columns(self) -> list[str]:
         return ["trial_id", "pareto_rank", *[m for m, _ in self.objectives], *self.params, "run_id"]
@@ -90,7 +92,8 @@ def read_front(experiment: str, tracking_uri: str | None = None, parent_run_id: 
     )
     keys = sorted({k for c in children for k in c.data.params})
     varied = [k for k in keys if len({c.data.params.get(k) for c in children}) > 1]
-    table = FrontTable(name, parent.info.run_id, objectives, varied)
+    table = FrontTable(name, parent.info.run_id, objectives, varied,
+                       rung_correlations=read_rung_correlations(parent))
     for child in children:
         if child.data.tags.get(runs.PARETO) != "true":
             continue

@@ -29,6 +29,7 @@ TRIAL_ID = "trial_id"
 TRIAL_STATUS = "trial_status"
 FULL_BUDGET = "full_budget"
 FAILURE_REASON = "failure_reason"
+STOP_EPOCH = "stop_epoch"
 PARETO = "pareto"
 PARETO_RANK = "pareto_rank"
 
@@ -143,6 +144,8 @@ def final_row(record: TrialRecord, start_time_ms: int) -> tuple[int, int, dict[s
 def trial_tags(record: TrialRecord) -> list[RunTag]:
     """Status tags of a trial; the failure reason only when there is one."""
     tags = [RunTag(TRIAL_STATUS, record.status), RunTag(FULL_BUDGET, str(bool(record.full_budget)).lower())]
+    if record.stop_epoch is not None:  # stopped by the scheduler after this epoch
+        tags.append(RunTag(STOP_EPOCH, str(record.stop_epoch)))
     if record.error:
         tags.append(RunTag(FAILURE_REASON, tag_value(record.error)))
     return tags

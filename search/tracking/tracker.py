@@ -31,10 +31,12 @@ from search.results.front import rank_trials, rankable, table_csv
 from search.results.pareto import default_reference, hypervolume, non_dominated
 from search.results.records import TrialRecord, load_record, load_records
 from search.results.run_folder import space_copy, trials_dir
+from search.results.rung_truth import rung_correlations
 from search.tracking import runs
 from search.tracking.importance import importance_csv, param_importances
 from search.tracking.names import flatten, mlflow_key, tag_value
 from search.tracking.plots import write_html, write_png
+from search.tracking.rung_truth import log_rung_correlations
 from search.tracking.state import TrackingState
 from search.tracking.store import (
     check_reachable,
@@ -44,6 +46,7 @@ from search.tracking.store import (
     resolve_tracking_uri,
     short_reason,
 )
+from search.trial.rungs import scheduler_rung_epochs
 
 log = logging.getLogger("search.tracking")
 T = TypeVar("T")
@@ -489,6 +492,9 @@ class SearchTracker:
             self._log_record(record, None, update_front=False)
         self._update_front(records, force=True)
         self._log_importance(records)
+        # Does the rung tell the truth? (a search with a scheduler; none without one)
+        log_rung_correlations(self._client, self._parent,
+                              rung_correlations(records, self.objectives, scheduler_rung_epochs(self.space)))
         mlflow_status, word = SEARCH_END[self.state.search_status] if self.state.search_status in SEARCH_END else ("RUNNING", "running")
         if word != "running":
             for trial_id, sent in self._sent.items():

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from search.space import schema
+from search.trial.rungs import trial_rung_epochs
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,8 @@ class TrialContext:
     table: str
     seed: int
     runtime: Runtime = Runtime()
+    rungs: tuple[int, ...] = ()  # epochs judged on the rung set (MO-ASHA's rungs, search.trial.rungs)
+    rung_items: tuple[int, ...] = ()  # the rung set's items in the corrupted set, drawn by the driver
 
     @classmethod
     def for_space(cls, space: Any) -> TrialContext:
@@ -49,6 +52,7 @@ class TrialContext:
             table=space.corruption_table,
             seed=space.search.seed,
             runtime=Runtime(use_gpu=res.gpus_per_trial > 0, torch_threads=max(1, int(res.cpus_per_trial))),
+            rungs=trial_rung_epochs(space),
         )
 
     def with_runtime(self, **changes: Any) -> TrialContext:

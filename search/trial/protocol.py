@@ -14,6 +14,8 @@ from typing import Any
 
 from ray.tune.result import AUTO_RESULT_KEYS
 
+from search.trial.rungs import RUNG_TIME, rung_keys
+
 EPOCH = "epoch"
 FAILED = "trial_failed"
 ERROR = "error"
@@ -36,8 +38,9 @@ def metrics_of(result: dict[str, Any]) -> dict[str, float]:
 
 
 def epoch_entry(result: dict[str, Any]) -> dict[str, float]:
-    """The history entry of an epoch result."""
-    return {k: float(result[k]) for k in EPOCH_KEYS if isinstance(result.get(k), int | float)}
+    """The history entry of an epoch result (with a rung's ``rung/<metric>`` values and judging time)."""
+    keys = [*EPOCH_KEYS, *rung_keys(result), RUNG_TIME]
+    return {k: float(result[k]) for k in keys if isinstance(result.get(k), int | float)}
 
 
 def has_objectives(result: dict[str, Any] | None, metrics: list[str]) -> bool:

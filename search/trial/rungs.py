@@ -11,8 +11,8 @@ A rung result is an epoch result that carries, besides the epoch's keys, the run
 under :func:`rung_key` (``rung/mce``, ``rung/clean_accuracy``, ...) and the judging time under
 :data:`RUNG_TIME`: the rung values never mix with the final, full-set values of the same names.
 
-Plain torch and the evaluation package: the trial (which judges) and the driver's scheduler (which
-reads the keys and the rung epochs) both import this module.
+Plain Python (the space loader, the trial and the driver's scheduler import it); the rung set
+itself, torch and the evaluation package, is :mod:`search.trial.rung_set`.
 """
 
 from __future__ import annotations
@@ -20,10 +20,6 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
-
-import torch
-
-from evaluation.corrupted_set import CorruptedSet
 
 RUNG_PREFIX = "rung/"
 RUNG_TIME = "rung_time_s"  # seconds this rung's judging took (in the rung result)
@@ -36,10 +32,15 @@ def rung_key(metric: str) -> str:
     return RUNG_PREFIX + metric
 
 
+def rung_keys(result: Mapping[str, Any]) -> list[str]:
+    """The ``rung/<metric>`` keys of a result (none unless it is a rung result)."""
+    return [k for k in result if isinstance(k, str) and k.startswith(RUNG_PREFIX)]
+
+
 def rung_values(result: Mapping[str, Any], metrics: Sequence[str]) -> list[float] | None:
     """The objectives' values of a rung result, in the order of ``metrics`` (NaN for a missing or
     non-numeric one); None when ``result`` is not a rung result (no rung key at all)."""
-    if not any(isinstance(k, str) and k.startswith(RUNG_PREFIX) for k in result):
+    if not rung_keys(result):
         return None
     values = []
     for m in metrics:
@@ -67,30 +68,31 @@ def rung_epochs(grace_period: int, reduction_factor: float, epochs: int, bracket
         k += 1
 
 
-def rung_positions(num_items: int, size: int, seed: int) -> torch.Tensor:
-    """The positions (sorted int64) of the rung set's items among a corrupted set's ``num_items``:
-    a seeded draw of ``size`` of them (all of them when ``size`` >= ``num_items``)."""
-    if size >= num_items:
-        return torch.arange(num_items)
-    g = torch.Generator().manual_seed(int(seed) * 7_919 + 104_729)  # not the draw that chose the set's images
-    return torch.randperm(num_items, generator=g)[:size].sort().values
+def scheduler_rung_epochs(space: Any) -> tuple[int, ...]:
+    """The rung epochs of the scheduler of ``space`` (bracket 0's, which hold every other bracket's);
+    none without a scheduler."""
+    spec = space.search.scheduler
+    if spec is None:
+        return ()
+    return rung_epochs(spec.grace_period, spec.reduction_factor, space.train.epochs)
 
 
-class RungSet(CorruptedSet):
-    """The rung set: the items at ``positions`` of a corrupted set, at every corruption and severity
-    of it (its images are read from the owner: no copy)."""
+def trial_rung_epochs(space: Any) -> tuple[int, ...]:
+    """The epochs at which a trial of ``space`` is judged on the rung set: the rungs of an MO-ASHA
+    scheduler; none for ``asha`` (it ranks on an epoch metric) or without a scheduler."""
+    from search.space.schema import MULTI_OBJECTIVE_STOPPERS
 
-    def __init__(self, owner: CorruptedSet, positions: torch.Tensor) -> None:
-        sources = None if owner.source_indices is None else owner.source_indices[positions]
-        super().__init__(owner.corruptions, owner.severities, owner.labels[positions], sources, owner.num_classes)
-        self.owner, self.positions = owner, positions.long()
-
-    def _load(self, corruption: str, severity: int, positions: torch.Tensor) -> torch.Tensor:
-        return self.owner._load(corruption, severity, self.positions[positions])
+    spec = space.search.scheduler
+    return scheduler_rung_epochs(space) if spec is not None and spec.type in MULTI_OBJECTIVE_STOPPERS else ()
 
 
-def rung_set(corrupted: CorruptedSet, size: int, seed: int) -> CorruptedSet:
-    """The rung set of ``corrupted`` (``corrupted`` itself when ``size`` covers all of its items)."""
-    if size >= len(corrupted):
-        return corrupted
-    return RungSet(corrupted, rung_positions(len(corrupted), size, seed))
+def rung_result(report: Mapping[str, float], training: Mapping[str, float], seconds: float) -> dict[str, float]:
+    """The keys a rung adds to its epoch's result: the rung report's flat metrics and the training
+    metrics so far (``params_m``, ``train_time_s``, ...: objectives too), each under :func:`rung_key`,
+    and the judging time under :data:`RUNG_TIME`."""
+    from search.space.schema import TRAINING_METRICS
+
+    out = {rung_key(k): float(v) for k, v in training.items() if k in TRAINING_METRICS}
+    out.update({rung_key(k): float(v) for k, v in report.items()})
+    out[RUNG_TIME] = float(seconds)
+    return out

@@ -26,6 +26,8 @@ from search.trial.augment import augment
 from search.trial.build import build_model, build_optimisation
 from search.trial.checkpoint import read_meta, read_tensors, save_checkpoint
 from search.trial.context import TrialContext, judge, judging_set, load_data
+from search.trial.rung_set import rung_judging_set
+from search.trial.rungs import RUNG_TOTAL_TIME, rung_result
 from search.trial.spec import TrialSpec
 from search.trial.threads import TrialThreads
 
@@ -56,6 +58,8 @@ def train_trial(config: dict[str, Any], context: TrialContext, data: tuple[Any, 
     for epoch in range(run.epoch + 1, spec.train.epochs + 1):
         try:
             metrics = run.train_epoch(epoch)
+            if epoch in context.rungs:  # a rung of MO-ASHA: every objective, on the rung set
+                metrics.update(run.judge_rung())
         except Exception as err:
             _report_failure(err, epoch)
             return
@@ -91,11 +95,13 @@ class _Run:
         torch.manual_seed(spec.train.seed)
         self.train_set, self.test_set = data if data is not None else load_data(ctx)
         self.corrupted = judging_set(ctx, self.test_set)
+        self.rung_set = rung_judging_set(ctx, self.corrupted) if ctx.rungs else None
         self.model = build_model(spec).to(self.device)
         self.steps_per_epoch = max(1, math.ceil(len(self.train_set) / spec.train.batch_size))
         self.optimizer, self.scheduler = build_optimisation(spec, self.model, self.steps_per_epoch)
         self.epoch = 0  # epochs done
         self.train_time_s = 0.0
+        self.rung_time_s = 0.0  # judging at rungs, all rungs together
         self.last: dict[str, float] = {}
         self.final: dict[str, Any] | None = None
 
@@ -106,7 +112,8 @@ class _Run:
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
         }
-        progress = {"epoch": self.epoch, "train_time_s": self.train_time_s, "last": self.last, "final": self.final}
+        progress = {"epoch": self.epoch, "train_time_s": self.train_time_s, "last": self.last, "final": self.final,
+                    "rung_time_s": self.rung_time_s}
         save_checkpoint(directory, self.spec, self.ctx.judging(), tensors, progress)
 
     def restore(self, checkpoint: tune.Checkpoint | None) -> bool:
@@ -120,6 +127,7 @@ class _Run:
             self.scheduler.load_state_dict(tensors["scheduler"])
         self.epoch, self.train_time_s = meta["epoch"], meta["train_time_s"]
         self.last, self.final = meta["last"], meta["final"]
+        self.rung_time_s = float(meta.get("rung_time_s", 0.0))
         return True
 
     # ---- training ----
@@ -195,6 +203,19 @@ class _Run:
         return 100.0 * correct / max(n, 1)
 
     # ---- judging ----
+    def judge_rung(self) -> dict[str, float]:
+        """The rung report: every metric of :func:`judge` on the rung set, under ``rung/<metric>``."""
+        t0 = time.monotonic()
+        self.threads.poll(force=True)
+        report = judge(self.model, self.ctx, self.test_set, self.rung_set, device=str(self.device))
+        seconds = time.monotonic() - t0
+        self.rung_time_s += seconds
+        return rung_result(report.to_flat_dict(), {**self.last, "params_m": self._params_m(),
+                                                   "train_time_s": self.train_time_s}, seconds)
+
+    def _params_m(self) -> float:
+        return sum(p.numel() for p in self.model.parameters()) / 1e6
+
     def judge(self, trial_time_s: float) -> dict[str, Any]:
         t0 = time.monotonic()
         self.threads.poll(force=True)
@@ -206,7 +227,7 @@ class _Run:
             protocol.EPOCH: self.epoch,
             "train_loss": self.last.get("train_loss", math.nan),
             "train_accuracy": self.last.get("train_accuracy", math.nan),
-            "params_m": sum(p.numel() for p in self.model.parameters()) / 1e6,
+            "params_m": self._params_m(),
             "train_time_s": self.train_time_s,
             "judge_time_s": judge_time,
             "judge_threads": torch.get_num_threads(),  # above cpus_per_trial when it had idle cores
@@ -214,5 +235,7 @@ class _Run:
             protocol.JUDGED: 1,
             protocol.FULL_BUDGET: int(self.epoch >= self.spec.train.epochs),
         })
+        if self.ctx.rungs:
+            final[RUNG_TOTAL_TIME] = self.rung_time_s
         self.final = final
         return final

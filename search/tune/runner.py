@@ -36,8 +36,10 @@ from typing import TextIO
 from search.errors import UserError
 from search.results import run_folder as run_files
 from search.results.records import TrialRecord, load_records
+from search.results.rung_truth import print_rung_truth, rung_correlations
 from search.results.summary import pareto_front, print_front
 from search.space import SearchSpace
+from search.trial.rungs import scheduler_rung_epochs
 from search.tune import reuse
 from search.tune.interrupt import WORKER_SETUP_HOOK, Interruption
 from search.tune.preflight import discard, first_missing, preflight
@@ -154,6 +156,7 @@ def run_search(
 
     front = pareto_front(records, space.objectives)
     print_front(front, space.objectives, [p.name for p in space.params], records, out)
+    print_rung_truth(rung_correlations(records, space.objectives, scheduler_rung_epochs(space)), records, out)
     if tracker is not None:
         t0 = time.monotonic()
         tracker.finish(status, records)
@@ -214,6 +217,7 @@ def _prepare(space: SearchSpace, progress: bool):
     """The trials' shared context (with the corrupted set's cache file), the number of classes, and
     the (train, test) data sets, which the trials receive through Ray's object store."""
     from search.trial.context import TrialContext, judging_set, load_data, with_judging_set
+    from search.trial.rung_set import with_rung_set
 
     context = TrialContext.for_space(space)
     try:
@@ -227,6 +231,7 @@ def _prepare(space: SearchSpace, progress: bool):
         corrupted = judging_set(context, test, progress)
     except ValueError as err:
         raise UserError(f"{space.source}: eval: {err}") from None
+    context = with_rung_set(context, corrupted)  # MO-ASHA's rung set: drawn once, here
     return with_judging_set(context, corrupted), int(train.num_classes), (train, test)
 
 
@@ -312,6 +317,7 @@ def _tuner(space, context, data, num_classes, run_folder, tracker, verbose, out,
     from search.trial.train import train_trial
     from search.tune.live import LiveView
     from search.tune.recorder import RecordWriter
+    from search.tune.schedulers import make_scheduler
 
 
     # Epoch results carry no corruption metrics (those come once, at the end of a trial); Tune
@@ -331,7 +337,9 @@ def _tuner(space, context, data, num_classes, run_folder, tracker, verbose, out,
                     space.train.epochs, stream=out)
     live.seed(load_records(run_folder))
     # The tracker hears of each record from the writer that wrote it: no order between callbacks.
-    callbacks = [RecordWriter(run_folder, listeners=[tracker] if tracker is not None else []), live]
+    # MO-ASHA's rungs travel in Ray's snapshots as the first callback's state (Ray keys it by position).
+    scheduler, scheduler_callbacks = make_scheduler(space)
+    callbacks = [*scheduler_callbacks, RecordWriter(run_folder, listeners=[tracker] if tracker is not None else []), live]
     if spare is not None:
         callbacks.append(spare)
     ray_verbose = 2 if verbose else 0
@@ -349,13 +357,15 @@ def _tuner(space, context, data, num_classes, run_folder, tracker, verbose, out,
         run_config = tuner._local_tuner.get_run_config()
         run_config.callbacks = callbacks
         run_config.verbose = ray_verbose
+        if scheduler is not None:  # the one whose rungs the callback above restores (Ray's is a copy)
+            tuner._local_tuner._tune_config.scheduler = scheduler
         return tuner, True, live
 
     tuner = tune.Tuner(
         trainable,
         tune_config=tune.TuneConfig(
             search_alg=_search_alg(space, num_classes, run_folder),
-            scheduler=_scheduler(space),
+            scheduler=scheduler,
             num_samples=space.search.num_trials,
             # One worker process per concurrent trial, reused by the next trial: a fresh one costs
             # seconds of imports (Ray Tune, torch, timm) per trial. A kept actor lost with its node
@@ -396,26 +406,3 @@ def _search_alg(space: SearchSpace, num_classes: int, run_folder: Path):
     )
     return ConcurrencyLimiter(searcher, max_concurrent=space.search.concurrency)
 
-
-def _scheduler(space: SearchSpace):
-    """ASHA on the first objective (Ray's schedulers rank on one metric), or None."""
-    spec = space.search.scheduler
-    if not spec:
-        return None
-    from ray.tune.schedulers import ASHAScheduler
-
-    from search.trial import protocol
-
-    metric, direction = space.objectives[0]
-    # Rungs strictly before the last epoch: a trial that reaches its last epoch is judged, never cut
-    # after paying for all of its training (ASHA puts a rung at max_t when max_t / grace_period is
-    # a power of the reduction factor, and stop_last_trials would stop every trial there).
-    return ASHAScheduler(
-        time_attr=protocol.EPOCH,
-        metric=metric,
-        mode=direction,
-        max_t=space.train.epochs - 0.5,
-        grace_period=spec.grace_period,
-        reduction_factor=spec.reduction_factor,
-        stop_last_trials=False,
-    )

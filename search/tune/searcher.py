@@ -3,8 +3,10 @@
 Ray's ``OptunaSearch`` tells Optuna whatever the last result of a trial holds. This subclass:
 
 - tells ``FAIL`` for a trial that reported ``trial_failed`` (NaN loss, an exception in its code) or
-  that errored, and ``PRUNED`` for one without a finite value for every objective (stopped early by a
-  scheduler), instead of letting Optuna reject a partial or NaN result with a logged warning;
+  that errored, and ``PRUNED`` for one stopped early by a scheduler (its stop epoch and rung values
+  as user attrs :data:`STOP_EPOCH_ATTR`, :data:`RUNG_VALUES_ATTR`, even when its last result holds a
+  value for every objective: a rung's values are not a final result) or without a finite value for
+  every objective, instead of letting Optuna reject a partial or NaN result with a logged warning;
 - skips a trial that Optuna already holds as finished (a resumed search can complete a trial
   twice when the driver died between Optuna's ``tell`` and Ray's next experiment snapshot);
 - does not spend a trial on a configuration already tried: a suggestion equal to a finished trial
@@ -13,7 +15,8 @@ Ray's ``OptunaSearch`` tells Optuna whatever the last result of a trial holds. T
   configuration often on small discrete spaces. Once every configuration of a finite space
   (``space_size``) has finished, the first suggestion is taken: asking again could only repeat one
   (each ask and tell is a round trip to the study's database);
-- likewise never reruns a configuration that failed deterministically: a trial that reported
+- likewise never reruns a configuration that a scheduler stopped (its repeat is told ``PRUNED`` with
+  the twin's stop epoch and rung values) nor one that failed deterministically: a trial that reported
   ``trial_failed`` (its model could not be built, its loss diverged: the same configuration and
   seed fail again) is told ``FAIL`` with the user attr :data:`FAILED_ATTR` (the reason), and a later
   suggestion equal to it is told ``FAIL`` too (with :data:`DUPLICATE_ATTR`, its twin's number) and
@@ -25,6 +28,7 @@ Ray's ``OptunaSearch`` tells Optuna whatever the last result of a trial holds. T
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import optuna
@@ -32,10 +36,13 @@ from optuna.trial import TrialState
 from ray.tune.search.optuna import OptunaSearch
 
 from search.trial import protocol
+from search.trial.rungs import rung_values
 
 MAX_ASKS = 20
 DUPLICATE_ATTR = "duplicate_of"
 FAILED_ATTR = "failed_deterministically"  # the reason; a suggestion equal to such a trial is not run
+STOP_EPOCH_ATTR = "stop_epoch"  # a trial stopped by the scheduler (PRUNED): the last epoch it trained
+RUNG_VALUES_ATTR = "rung_values"  # ... and its objectives at the rung that stopped it (None: not a rung)
 
 
 class SpaceSearch(OptunaSearch):
@@ -52,8 +59,10 @@ class SpaceSearch(OptunaSearch):
             ot_trial = self._ot_trials.get(trial_id)
             if ot_trial is None:
                 break
-            ended = self._ot_study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL))
-            finished = [t for t in ended if t.state == TrialState.COMPLETE or FAILED_ATTR in t.user_attrs]
+            ended = self._ot_study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL,
+                                                                      TrialState.PRUNED))
+            finished = [t for t in ended if t.state == TrialState.COMPLETE or FAILED_ATTR in t.user_attrs
+                        or STOP_EPOCH_ATTR in t.user_attrs]
             twin = _twin(ot_trial, finished)
             if twin is None or self._exhausted(finished):
                 break
@@ -62,6 +71,11 @@ class SpaceSearch(OptunaSearch):
             if twin.state == TrialState.FAIL:
                 ot_trial.set_user_attr(FAILED_ATTR, twin.user_attrs[FAILED_ATTR])
                 self._ot_study.tell(ot_trial, state=TrialState.FAIL)
+            elif twin.state == TrialState.PRUNED:  # stopped at a rung: its repeat would train the same epochs
+                for key in (STOP_EPOCH_ATTR, RUNG_VALUES_ATTR):
+                    if key in twin.user_attrs:
+                        ot_trial.set_user_attr(key, twin.user_attrs[key])
+                self._ot_study.tell(ot_trial, state=TrialState.PRUNED)
             else:
                 self._ot_study.tell(ot_trial, twin.values)
             del self._ot_trials[trial_id]
@@ -83,7 +97,16 @@ class SpaceSearch(OptunaSearch):
         if result and result.get(protocol.FAILED):  # our code failed: the configuration is not rerun
             ot_trial.set_user_attr(FAILED_ATTR, str(result.get(protocol.ERROR) or "failed"))
         metrics = self.metric if isinstance(self.metric, list) else [self.metric]
-        if result and protocol.outcome(result).status == "failed":
+        ended = protocol.outcome(result) if result else None
+        if ended is not None and ended.status == "stopped":
+            # Stopped by a scheduler: PRUNED, its rung values kept as attrs, never as final values
+            # (they come from fewer epochs and the rung set; docs/spaces.md says what this does to TPE/NSGA-II).
+            ot_trial.set_user_attr(STOP_EPOCH_ATTR, ended.epoch)
+            values = rung_values(result, metrics)
+            if values is not None:
+                ot_trial.set_user_attr(RUNG_VALUES_ATTR, [v if math.isfinite(v) else None for v in values])
+            result = None
+        if ended is not None and ended.status == "failed":
             result, error = None, True
         elif not protocol.has_objectives(result, metrics):
             result = None  # Optuna: PRUNED (or FAIL when error)

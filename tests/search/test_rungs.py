@@ -7,7 +7,8 @@ import math
 import torch
 
 from evaluation.corrupted_set import TensorCorruptedSet
-from search.trial.rungs import RungSet, rung_key, rung_positions, rung_set, rung_values
+from search.trial.rung_set import RungSet, rung_positions, rung_set
+from search.trial.rungs import rung_key, rung_values
 
 
 def corrupted(n: int = 40) -> TensorCorruptedSet:

@@ -106,3 +106,55 @@ def test_a_configuration_lost_to_ray_may_run_again(space, tmp_path):
     errored, again = _study(tmp_path).trials
     assert errored.state == optuna.trial.TrialState.FAIL and FAILED_ATTR not in errored.user_attrs
     assert DUPLICATE_ATTR not in again.user_attrs
+
+
+def test_a_stopped_trial_is_pruned_with_its_rung_values_even_when_they_cover_every_objective(space, tmp_path):
+    from search.trial.rungs import rung_key
+    from search.tune.searcher import RUNG_VALUES_ATTR, STOP_EPOCH_ATTR
+
+    # Its last result is a rung result: every objective under rung/..., and clean_accuracy (an
+    # objective) as every epoch reports it. Told as COMPLETE, its rung values would pass for final ones.
+    searcher = _searcher(space, tmp_path, ["mlp", "mlp", "se", "se"], space.size())
+    searcher.suggest("t0")
+    last = {protocol.EPOCH: 1, "clean_accuracy": 61.0, "mce": 88.0, rung_key("clean_accuracy"): 61.0,
+            rung_key("mce"): 88.0}
+    searcher.on_trial_complete("t0", result=last)
+    # Its repeat is not run: PRUNED like its twin, with the twin's stop epoch and rung values.
+    assert searcher.suggest("t1")["mixer"] == "se"
+    stopped, repeat, _ = _study(tmp_path).trials
+    assert stopped.state == repeat.state == optuna.trial.TrialState.PRUNED and stopped.values is None
+    assert stopped.user_attrs[STOP_EPOCH_ATTR] == repeat.user_attrs[STOP_EPOCH_ATTR] == 1
+    assert stopped.user_attrs[RUNG_VALUES_ATTR] == repeat.user_attrs[RUNG_VALUES_ATTR] == [61.0, 88.0]
+    assert repeat.user_attrs[DUPLICATE_ATTR] == stopped.number
+    # A finished trial is still told its final values; best_trials (the study's front) holds only it.
+    searcher.on_trial_complete("t1", result={protocol.JUDGED: 1, protocol.EPOCH: 2, "clean_accuracy": 70.0, "mce": 80.0})
+    assert [t.values for t in _study(tmp_path).best_trials] == [[70.0, 80.0]]
+
+
+def test_tpe_takes_stopped_trials_as_the_bad_group_and_nsga2_ignores_them(space, tmp_path):
+    """The consequences docs/spaces.md states: TPE splits COMPLETE trials first, PRUNED ones (no
+    intermediate values in a multi-objective study) fill the 'above' (bad) group; NSGA-II's
+    population is made of COMPLETE trials only."""
+    from optuna.samplers._tpe.sampler import _split_trials
+
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    dist = optuna.distributions.CategoricalDistribution(["mlp", "se"])
+    for i, state in enumerate([optuna.trial.TrialState.COMPLETE] * 3 + [optuna.trial.TrialState.PRUNED] * 3):
+        study.add_trial(optuna.trial.create_trial(
+            params={"mixer": "mlp"}, distributions={"mixer": dist}, state=state,
+            values=[70.0 + i, 80.0 - i] if state == optuna.trial.TrialState.COMPLETE else None))
+    below, above = _split_trials(study, study.trials, n_below=2)
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in below)
+    assert sum(t.state == optuna.trial.TrialState.PRUNED for t in above) == 3
+    # NSGA-II (population 2): two stopped trials do not make a generation, two finished ones do.
+    nsga = optuna.create_study(directions=["maximize", "minimize"], sampler=optuna.samplers.NSGAIISampler(
+        population_size=2, seed=0))
+    for _ in range(2):
+        t = nsga.ask({"mixer": dist})
+        nsga.tell(t, state=optuna.trial.TrialState.PRUNED)
+    generation = nsga.sampler._get_generation_key()
+    nsga.tell(nsga.ask({"mixer": dist}), [70.0, 80.0])
+    assert nsga.trials[-1].system_attrs[generation] == 0
+    nsga.tell(nsga.ask({"mixer": dist}), [71.0, 79.0])
+    nsga.ask({"mixer": dist})
+    assert [t.system_attrs[generation] for t in nsga.trials] == [0, 0, 0, 0, 1]

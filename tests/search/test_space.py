@@ -183,6 +183,31 @@ BAD = [
     ("asha_on_judged_metric", BASE.replace("search: {num_trials: 4}", "search: {num_trials: 4, scheduler: {type: asha}}")
      .replace("epochs: 2,", "epochs: 3,") + "objectives: [{metric: mce, direction: min}, {metric: clean_accuracy, direction: max}]\n",
      ["objectives[0].metric: given 'mce'", "a metric reported every epoch"]),
+    # ---- MO-ASHA (issue 14)
+    ("unknown_scheduler_type", BASE.replace("search: {num_trials: 4}", "search: {num_trials: 4, scheduler: {type: moasha}}"),
+     ["search.scheduler.type: given 'moasha'", "one of 'asha', 'mo_asha', 'mo_hyperband'", "did you mean 'mo_asha'?"]),
+    ("mo_asha_unknown_key", BASE.replace("search: {num_trials: 4}",
+                                         "search: {num_trials: 4, scheduler: {type: mo_asha, bracket: 2}}"),
+     ["search.scheduler.bracket: unknown key", "did you mean 'brackets'?"]),
+    ("mo_asha_reduction_factor_one", BASE.replace("search: {num_trials: 4}",
+                                                  "search: {num_trials: 4, scheduler: {type: mo_asha, reduction_factor: 1}}"),
+     ["search.scheduler.reduction_factor: given 1", "a number > 1.0"]),
+    ("mo_asha_grace_zero", BASE.replace("search: {num_trials: 4}",
+                                        "search: {num_trials: 4, scheduler: {type: mo_asha, grace_period: 0}}"),
+     ["search.scheduler.grace_period: given 0", "an integer >= 1"]),
+    ("mo_asha_grace_over_epochs", BASE.replace("search: {num_trials: 4}",
+                                               "search: {num_trials: 4, scheduler: {type: mo_asha, grace_period: 2}}"),
+     ["search.scheduler.grace_period: given 2", "an integer < train.epochs (2)"]),
+    ("mo_asha_too_many_brackets", BASE.replace("epochs: 2,", "epochs: 8,").replace(
+        "search: {num_trials: 4}", "search: {num_trials: 4, scheduler: {type: mo_hyperband, reduction_factor: 2, brackets: 5}}"),
+     ["search.scheduler.brackets: given 5", "null or an integer <= 4 (one bracket per rung [1, 2, 4]"]),
+    ("mo_asha_brackets_not_int", BASE.replace("search: {num_trials: 4}",
+                                              "search: {num_trials: 4, scheduler: {type: mo_asha, brackets: two}}"),
+     ["search.scheduler.brackets: given 'two'", "null or an integer >= 1 and <= 32"]),
+    ("scheduler_not_mapping", BASE.replace("search: {num_trials: 4}", "search: {num_trials: 4, scheduler: mo_asha}"),
+     ["search.scheduler: given 'mo_asha'", "a mapping"]),
+    ("rung_subset_zero", BASE.replace("severities: [1, 3]}", "severities: [1, 3], rung_subset: 0}"),
+     ["eval.rung_subset: given 0", "an integer >= 1"]),
     ("unknown_optimizer", BASE.replace("train: {epochs: 2,", "train: {epochs: 2, optimizer: adamww,"),
      ["train.optimizer: given 'adamww'", "did you mean 'adamw'?"]),
     ("drop_path_one", BASE.replace("depth: 2", "depth: 2\n  drop_path_rate: 1.0"),
@@ -309,3 +334,21 @@ def test_missing_file(tmp_path, capsys):
 def test_load_space_raises_user_error(tmp_path):
     with pytest.raises(UserError, match=r"model\.depth: given 0; expected an integer >= 1"):
         load_space(write(tmp_path, BASE.replace("depth: 2", "depth: 0")))
+
+
+def test_mo_asha_takes_any_objective_first_and_mo_hyperband_every_bracket(tmp_path):
+    from search.tune.schedulers import num_brackets, trial_rung_epochs
+
+    text = BASE.replace("epochs: 2,", "epochs: 8,").replace(
+        "search: {num_trials: 4}", "search: {num_trials: 4, scheduler: {type: mo_asha, reduction_factor: 2}}"
+    ) + "objectives: [{metric: mce, direction: min}, {metric: clean_accuracy, direction: max}]\n"
+    space = load_space(write(tmp_path, text))
+    sched = space.search.scheduler
+    assert (sched.type, sched.grace_period, sched.reduction_factor, sched.brackets) == ("mo_asha", 1, 2.0, None)
+    assert space.eval.rung_subset == 100
+    assert trial_rung_epochs(space) == (1, 2, 4) and num_brackets(sched, 8) == 1
+    hyper = load_space(write(tmp_path, text.replace("type: mo_asha", "type: mo_hyperband"), "hyper.yaml"))
+    assert num_brackets(hyper.search.scheduler, 8) == 4
+    asha = load_space(write(tmp_path, BASE.replace("search: {num_trials: 4}",
+                                                   "search: {num_trials: 4, scheduler: {type: asha}}"), "asha.yaml"))
+    assert trial_rung_epochs(asha) == ()  # ASHA ranks on an epoch metric: no judging at rungs

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from search.trial.rungs import rung_epochs
+from search.space.schema import MULTI_OBJECTIVE_STOPPERS as MULTI_OBJECTIVE
+from search.trial.rungs import rung_epochs, trial_rung_epochs
 
-MULTI_OBJECTIVE = ("mo_asha", "mo_hyperband")
+__all__ = ["MULTI_OBJECTIVE", "make_scheduler", "num_brackets", "trial_rung_epochs"]
 
 
 def num_brackets(spec: Any, epochs: int) -> int:
@@ -27,14 +28,6 @@ def num_brackets(spec: Any, epochs: int) -> int:
     if spec.type == "mo_hyperband":
         return len(rung_epochs(spec.grace_period, spec.reduction_factor, epochs)) + 1
     return 1
-
-
-def trial_rung_epochs(space: Any) -> tuple[int, ...]:
-    """The epochs at which a trial of ``space`` is judged on the rung set (none without MO-ASHA)."""
-    spec = space.search.scheduler
-    if spec is None or spec.type not in MULTI_OBJECTIVE:
-        return ()
-    return rung_epochs(spec.grace_period, spec.reduction_factor, space.train.epochs)
 
 
 def make_scheduler(space: Any) -> tuple[Any, list[Any]]:
