@@ -6,6 +6,9 @@
     optuna.db       the Optuna study (SQLite)
     mlflow.db       the MLflow store, unless a tracking server was given
     trials/ID.json  one record per trial (search.results.records)
+    rungs/mo_asha.json  MO-ASHA's rungs: every rung result and decision (search.tune.schedulers); in a
+                    folder: Ray copies the top-level .json/.pkl files of its experiment folder to its
+                    staging folder on resume and back at every snapshot, which would undo the writes
     <Ray trial folders>/checkpoint_*/trial.pt + trial.json   (when the storage is local)
 
 A run folder may be moved or copied: nothing in it holds its own absolute path.
@@ -21,6 +24,7 @@ SPACE_COPY = "space.yaml"
 STUDY_DB = "optuna.db"
 MLFLOW_DB = "mlflow.db"
 TRIALS_DIR = "trials"
+RUNGS_FILE = "rungs/mo_asha.json"
 DEFAULT_STORAGE = "runs"  # storage.path's default: where `search pareto NAME` looks first
 _CHECKPOINT = re.compile(r"^checkpoint_(\d+)$")
 
@@ -40,6 +44,10 @@ def mlflow_db(run_folder: str | os.PathLike) -> Path:
 
 def trials_dir(run_folder: str | os.PathLike) -> Path:
     return Path(run_folder) / TRIALS_DIR
+
+
+def rungs_file(run_folder: str | os.PathLike) -> Path:
+    return Path(run_folder) / RUNGS_FILE
 
 
 def is_run_folder(path: str | os.PathLike) -> bool:

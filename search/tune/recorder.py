@@ -87,6 +87,10 @@ class RecordWriter(Callback):
         record = self._record(trial)
         result = trial.last_result or {}
         ended = protocol.outcome(result)
+        if ended.status == "stopped" and record.status == "stopped" and (record.stop_epoch or 0) >= (ended.epoch or 0):
+            # Stopped again on resume from Ray's older snapshot (its last result predates the stop): as recorded.
+            self._write(record)
+            return
         record.status, record.error, record.full_budget = ended.status, ended.reason, ended.full_budget
         record.stop_epoch = ended.epoch if ended.status == "stopped" else None
         if ended.status == "finished":

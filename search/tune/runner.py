@@ -337,14 +337,14 @@ def _tuner(space, context, data, num_classes, run_folder, tracker, verbose, out,
                     space.train.epochs, stream=out)
     live.seed(load_records(run_folder))
     # The tracker hears of each record from the writer that wrote it: no order between callbacks.
-    # MO-ASHA's rungs travel in Ray's snapshots as the first callback's state (Ray keys it by position).
-    scheduler, scheduler_callbacks = make_scheduler(space)
-    callbacks = [*scheduler_callbacks, RecordWriter(run_folder, listeners=[tracker] if tracker is not None else []), live]
+    callbacks = [RecordWriter(run_folder, listeners=[tracker] if tracker is not None else []), live]
     if spare is not None:
         callbacks.append(spare)
     ray_verbose = 2 if verbose else 0
 
-    if tune.Tuner.can_restore(space.experiment_path):
+    restoring = tune.Tuner.can_restore(space.experiment_path)
+    scheduler = make_scheduler(space, run_folder, resume=restoring)  # MO-ASHA: its rungs from the run folder
+    if restoring:
         print(f"search {space.name}: resuming the search in {space.experiment_path}", file=out, flush=True)
         tuner = tune.Tuner.restore(
             space.experiment_path,
@@ -357,7 +357,7 @@ def _tuner(space, context, data, num_classes, run_folder, tracker, verbose, out,
         run_config = tuner._local_tuner.get_run_config()
         run_config.callbacks = callbacks
         run_config.verbose = ray_verbose
-        if scheduler is not None:  # the one whose rungs the callback above restores (Ray's is a copy)
+        if scheduler is not None:  # this run's, with the rungs as the killed run left them (Ray's is a copy)
             tuner._local_tuner._tune_config.scheduler = scheduler
         return tuner, True, live
 

@@ -7,15 +7,15 @@ from __future__ import annotations
 
 import json
 import math
-import pickle
 from types import SimpleNamespace
 
 import pytest
+from ray.tune.experiment import Trial
 from ray.tune.schedulers import TrialScheduler
 
 from search.trial.rungs import rung_epochs, rung_key
 from search.tune.schedulers.mo_asha import CONTINUE, STOP, MOASHARule, admitted, priority_order
-from search.tune.schedulers.ray_adapter import MOASHAScheduler, RungState
+from search.tune.schedulers.ray_adapter import MOASHAScheduler
 
 DIRS = ("max", "min")
 
@@ -144,20 +144,44 @@ def result(epoch, acc=None, mce=None, **extra):
     return out
 
 
-def test_ray_adapter_judges_rung_results_only_and_keeps_its_rungs_in_a_callback_state():
-    trial = {t: SimpleNamespace(trial_id=t) for t in ("t1", "t2", "t3")}
-    scheduler = MOASHAScheduler(scripted_rule(), ["clean_accuracy", "mce"])
+def test_ray_adapter_judges_rung_results_only_and_keeps_its_rungs_in_the_run_folder(tmp_path):
+    trial = {t: SimpleNamespace(trial_id=t, status=Trial.RUNNING) for t in ("t1", "t2", "t3")}
+    state = tmp_path / "rungs.json"
+    scheduler = MOASHAScheduler(scripted_rule(), ["clean_accuracy", "mce"], state_path=state)
     for t in trial.values():
         scheduler.on_trial_add(None, t)
     assert scheduler.on_trial_result(None, trial["t1"], result(1, 90, 50)) == TrialScheduler.CONTINUE
     assert scheduler.on_trial_result(None, trial["t2"], result(1)) == TrialScheduler.CONTINUE  # no rung values
     assert scheduler.on_trial_result(None, trial["t2"], result(1, 80, 60)) == TrialScheduler.STOP
     assert scheduler.num_stopped == 1 and "1/2 continued" in scheduler.debug_string()
-    # The callback's state is what Ray pickles into its experiment snapshot.
-    state = pickle.loads(pickle.dumps(RungState(scheduler).get_state()))
-    fresh = MOASHAScheduler(scripted_rule(), ["clean_accuracy", "mce"])
-    RungState(fresh).set_state(state)
-    assert fresh.on_trial_result(None, trial["t2"], result(1, 99, 1)) == TrialScheduler.STOP  # judged before
-    assert fresh.on_trial_result(None, trial["t3"], result(1, 95, 70)) == TrialScheduler.CONTINUE
-    assert list(fresh.rule.brackets[0][0].values) == ["t1", "t2", "t3"]
-    assert fresh.set_search_properties("x", "max") is True
+    assert json.loads(state.read_text()) == scheduler.rule.state()  # written at every decision
+    assert scheduler.set_search_properties("x", "max") is True
+
+    # A search killed now and run again: the scheduler reads the file. Ray restored t1 and t2 from an
+    # older snapshot (both pending again), never knew "ghost", and adds a new trial t3.
+    ghost = SimpleNamespace(trial_id="ghost", status=Trial.RUNNING)
+    scheduler.on_trial_add(None, ghost)
+    scheduler.on_trial_result(None, ghost, result(1, 99, 1))
+    resumed = MOASHAScheduler(scripted_rule(), ["clean_accuracy", "mce"], state_path=state)
+    assert set(resumed.rule.brackets[0][0].values) == {"t1", "t2", "ghost"}
+    for t in trial.values():
+        t.status = Trial.PENDING
+    controller = SimpleNamespace(get_trials=lambda: list(trial.values()), stopped=[])
+    controller.stop_trial = lambda t: (controller.stopped.append(t.trial_id), setattr(t, "status", Trial.TERMINATED))
+    assert resumed.choose_trial_to_run(controller).trial_id == "t1"
+    assert controller.stopped == ["t2"]  # stopped at a rung before the kill: not trained again
+    assert list(resumed.rule.brackets[0][0].values) == ["t1", "t2"]  # the ghost is forgotten, in the file too
+    assert "ghost" not in json.loads(state.read_text())["brackets"][0][0]["values"]
+    # t1 re-reports rung 1 (resumed from an older checkpoint): its first decision; t2 would stay stopped.
+    assert resumed.on_trial_result(None, trial["t1"], result(1, 10, 99)) == TrialScheduler.CONTINUE
+    assert resumed.on_trial_result(None, trial["t2"], result(2)) == TrialScheduler.STOP
+    assert resumed.on_trial_result(None, trial["t3"], result(1, 95, 70)) == TrialScheduler.CONTINUE
+    assert list(resumed.rule.brackets[0][0].values) == ["t1", "t2", "t3"]
+
+
+def test_a_stopped_trial_stays_stopped_and_unknown_trials_are_forgotten():
+    rule = scripted_rule()
+    rule.decide("t1", 1, (90, 50))
+    assert rule.decide("t2", 1, (80, 60)) == STOP and rule.stopped("t2") and not rule.stopped("t1")
+    assert rule.decide("t2", 2, (99, 1)) == STOP and rule.brackets[0][1].values == {}
+    assert rule.forget(["t2"]) == ["t1"] and rule.brackets[0][0].values == {"t2": [80.0, 60.0]}

@@ -13,6 +13,7 @@ In every case the rungs lie strictly before the last epoch (:func:`search.trial.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from search.space.schema import MULTI_OBJECTIVE_STOPPERS as MULTI_OBJECTIVE
@@ -30,22 +31,26 @@ def num_brackets(spec: Any, epochs: int) -> int:
     return 1
 
 
-def make_scheduler(space: Any) -> tuple[Any, list[Any]]:
-    """The Ray Tune scheduler of ``space`` (None without one) and the callbacks it needs."""
+def make_scheduler(space: Any, run_folder: str | os.PathLike, resume: bool) -> Any:
+    """The Ray Tune scheduler of ``space`` (None without one). MO-ASHA keeps its rungs in the run
+    folder: a resumed search (``resume``) continues with them, a new one starts without."""
     spec = space.search.scheduler
     if spec is None:
-        return None, []
+        return None
     from search.trial import protocol
 
     epochs = space.train.epochs
     if spec.type in MULTI_OBJECTIVE:
+        from search.results.run_folder import rungs_file
         from search.tune.schedulers.mo_asha import MOASHARule
-        from search.tune.schedulers.ray_adapter import MOASHAScheduler, RungState
+        from search.tune.schedulers.ray_adapter import MOASHAScheduler
 
+        state = rungs_file(run_folder)
+        if not resume:
+            state.unlink(missing_ok=True)  # the rungs of an experiment that is gone
         rule = MOASHARule(space.directions, spec.grace_period, spec.reduction_factor, epochs,
                           brackets=num_brackets(spec, epochs), seed=space.search.seed)
-        scheduler = MOASHAScheduler(rule, space.metrics)
-        return scheduler, [RungState(scheduler)]
+        return MOASHAScheduler(rule, space.metrics, state_path=state)
     from ray.tune.schedulers import ASHAScheduler
 
     metric, direction = space.objectives[0]
@@ -56,4 +61,4 @@ def make_scheduler(space: Any) -> tuple[Any, list[Any]]:
         time_attr=protocol.EPOCH, metric=metric, mode=direction, max_t=epochs - 0.5,
         grace_period=spec.grace_period, reduction_factor=spec.reduction_factor,
         brackets=num_brackets(spec, epochs), stop_last_trials=False,
-    ), []
+    )

@@ -20,7 +20,7 @@ both spread the admitted points along the front; crowding distance needs no rand
 the decision is a pure function of the rung's points in arrival order. A trial judged at a rung is
 never judged there again: a result of the same rung (a trial resumed from an earlier checkpoint)
 gets the decision it got the first time, so no trial is promoted twice and none is stopped after a
-promotion. The whole state (the points and decisions of every rung, each trial's bracket) is plain
+promotion; a trial stopped at a rung stays stopped, whatever it reports later. The whole state (the points and decisions of every rung, each trial's bracket) is plain
 data (:meth:`MOASHARule.state`) so that a resumed search continues with the same rungs.
 """
 
@@ -147,6 +147,8 @@ class MOASHARule:
         at ``epoch``: judged at the highest rung of its bracket at or below ``epoch``, once."""
         if len(values) != len(self.directions):
             raise ValueError(f"one value per objective ({len(self.directions)}) needed; given {list(values)}")
+        if self.stopped(trial_id):
+            return STOP  # stopped at a rung: stays stopped (a resumed trial reporting a later epoch)
         for rung in reversed(self.brackets[self.bracket_of(trial_id)]):
             if epoch < rung.epoch:
                 continue
@@ -159,6 +161,25 @@ class MOASHARule:
             rung.decisions[trial_id] = decision
             return decision
         return CONTINUE  # below the first rung
+
+    def stopped(self, trial_id: str) -> bool:
+        """True when a rung stopped ``trial_id``."""
+        return any(r.decisions.get(trial_id) == STOP for rungs in self.brackets for r in rungs)
+
+    def forget(self, keep: Sequence[str]) -> list[str]:
+        """Drop every trial but ``keep`` from the rungs and brackets (trials that a resumed experiment
+        does not know: started after Ray's last snapshot, they are run again under other ids);
+        returns the ids dropped."""
+        known = set(keep)
+        gone = sorted({t for rungs in self.brackets for r in rungs for t in r.values} - known)
+        for rungs in self.brackets:
+            for r in rungs:
+                for t in gone:
+                    r.values.pop(t, None)
+                    r.decisions.pop(t, None)
+        for t in [t for t in self.assigned if t not in known]:
+            del self.assigned[t]
+        return gone
 
     # ---- state (a resumed search continues with it) ----
     def state(self) -> dict[str, Any]:
