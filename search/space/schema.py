@@ -325,6 +325,7 @@ SAMPLERS = ("tpe", "nsga2", "nsga3", "gp", "random")
 # timm's create_scheduler_v2 names, plus "none" (a constant learning rate).
 SCHEDULERS = ("none", "cosine", "step", "multistep", "plateau", "poly", "tanh")
 AUGMENTATIONS = ("none", "flip", "randaug_lite")  # see search.trial.augment
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # see search.trial.recipe
 TABLES = ("imagenet_c", "imagecorruptions", "cifar10", "imagenet")  # imagenet: the former name of imagecorruptions
 NORMALIZATIONS = ("alexnet", "none")  # or a baseline file (.json / .csv), see evaluation.metrics
 DIRECTIONS = ("max", "min")
@@ -442,6 +443,14 @@ TRAIN: dict[str, Field] = {
     "augmentation": Field(one_of(AUGMENTATIONS), "flip", searchable=True),
     "label_smoothing": Field(number(0.0, 1.0, hi_open=True), 0.0, searchable=True),
     "grad_clip": Field(optional(number(0.0, lo_open=True)), None, doc="clip the gradient norm (null: no clipping)"),
+    "precision": Field(one_of(PRECISIONS), "auto", searchable=True,
+                       doc="auto (bf16 on a GPU that has it, else fp32), fp32, bf16 or fp16 (with a gradient scaler)"),
+    "channels_last": Field(boolean, False, doc="channels-last memory format (faster conv stems on a GPU)"),
+    "compile": Field(boolean, False, doc="torch.compile the model before training"),
+    "mixup": Field(number(0.0), 0.0, searchable=True, doc="Mixup alpha (timm.data.Mixup; 0: off)"),
+    "cutmix": Field(number(0.0), 0.0, searchable=True, doc="CutMix alpha (timm.data.Mixup; 0: off)"),
+    "ema_decay": Field(optional(number(0.0, 1.0, lo_open=True, hi_open=True)), None,
+                       doc="decay of an EMA of the weights (timm.utils.ModelEmaV3), judged with them (null: off)"),
 }
 
 EVAL: dict[str, Field] = {

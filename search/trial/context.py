@@ -130,7 +130,7 @@ def judge(model: Any, ctx: TrialContext, test: Any, corrupted: Any, device: str)
     return report
 
 
-def judging_set(ctx: TrialContext, test: Any, progress: bool = False) -> Any:
+def judging_set(ctx: TrialContext, test: Any, progress: bool = False, device: str = "cpu") -> Any:
     """The cached corrupted test set: built once by the driver, read from the cache by every trial.
 
     A trial on a node that cannot see the driver's cache file builds the same set again (a pure
@@ -153,6 +153,7 @@ def judging_set(ctx: TrialContext, test: Any, progress: bool = False) -> Any:
     return build_corrupted_set(
         test, corruptions=list(ev.corruptions), severities=list(ev.severities), table=ctx.table,
         seed=ev.seed, subset=ev.subset, cache_dir=ev.cache_dir, backend=ev.backend, progress=progress,
+        device=device if ev.backend == "torch" else "cpu",
     )
 
 

@@ -105,6 +105,12 @@ class TrainSpec:
     augmentation: str
     label_smoothing: float
     grad_clip: float | None
+    precision: str
+    channels_last: bool
+    compile: bool
+    mixup: float
+    cutmix: float
+    ema_decay: float | None
     seed: int
     adl_weight: float | None = None  # None: ADL does not apply (a model without attention maps)
     adl_threshold: float | None = None  # only with ADL

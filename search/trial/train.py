@@ -18,7 +18,6 @@ import time
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from ray import tune
 
 from search.trial import protocol
@@ -26,6 +25,7 @@ from search.trial.augment import augment
 from search.trial.build import build_model, build_optimisation
 from search.trial.checkpoint import read_meta, read_tensors, save_checkpoint
 from search.trial.context import TrialContext, judge, judging_set, load_data
+from search.trial.recipe import Recipe
 from search.trial.rung_set import rung_judging_set
 from search.trial.rungs import RUNG_TOTAL_TIME, rung_result
 from search.trial.spec import TrialSpec
@@ -97,6 +97,11 @@ class _Run:
         self.corrupted = judging_set(ctx, self.test_set)
         self.rung_set = rung_judging_set(ctx, self.corrupted) if ctx.rungs else None
         self.model = build_model(spec).to(self.device)
+        if spec.train.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.recipe = Recipe(spec.train, self.model, self.device, spec.model.num_classes)
+        # The compiled module trains; the plain one holds the weights that are saved (same tensors).
+        self.forward_model = torch.compile(self.model) if spec.train.compile else self.model
         self.steps_per_epoch = max(1, math.ceil(len(self.train_set) / spec.train.batch_size))
         self.optimizer, self.scheduler = build_optimisation(spec, self.model, self.steps_per_epoch)
         self.epoch = 0  # epochs done
@@ -111,6 +116,8 @@ class _Run:
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
+            "ema": self.recipe.ema.state_dict() if self.recipe.ema is not None else None,
+            "scaler": self.recipe.scaler.state_dict() if self.recipe.scaler is not None else None,
         }
         progress = {"epoch": self.epoch, "train_time_s": self.train_time_s, "last": self.last, "final": self.final,
                     "rung_time_s": self.rung_time_s}
@@ -125,6 +132,10 @@ class _Run:
         self.optimizer.load_state_dict(tensors["optimizer"])
         if self.scheduler is not None and tensors["scheduler"] is not None:
             self.scheduler.load_state_dict(tensors["scheduler"])
+        if self.recipe.ema is not None and tensors.get("ema") is not None:
+            self.recipe.ema.load_state_dict(tensors["ema"])
+        if self.recipe.scaler is not None and tensors.get("scaler") is not None:
+            self.recipe.scaler.load_state_dict(tensors["scaler"])
         self.epoch, self.train_time_s = meta["epoch"], meta["train_time_s"]
         self.last, self.final = meta["last"], meta["final"]
         self.rung_time_s = float(meta.get("rung_time_s", 0.0))
@@ -134,43 +145,44 @@ class _Run:
     def _loader(self, epoch: int) -> torch.utils.data.DataLoader:
         # A generator per epoch: the same shuffle whether or not the trial was resumed.
         g = torch.Generator().manual_seed(self.spec.train.seed * 100_003 + epoch)
+        workers = self.ctx.data.num_workers
         return torch.utils.data.DataLoader(
             self.train_set, batch_size=self.spec.train.batch_size, shuffle=True, generator=g,
-            num_workers=self.ctx.data.num_workers, drop_last=False,
+            num_workers=workers, drop_last=False, pin_memory=self.device.type == "cuda",
+            persistent_workers=False,  # a loader per epoch (its own shuffle): its workers end with it
         )
 
     def train_epoch(self, epoch: int) -> dict[str, float]:
         from components.adl import attention_diversification_loss
         from evaluation.data import normalize
 
-        train, model = self.spec.train, self.model
+        train, model, recipe = self.spec.train, self.forward_model, self.recipe
         t0 = time.monotonic()
         model.train()
         aug_gen = torch.Generator().manual_seed(train.seed * 100_019 + epoch)
         loss_sum, correct, seen = 0.0, 0, 0
         for step, (images, labels) in enumerate(self._loader(epoch)):
             self.threads.poll()
-            images = augment(images, train.augmentation, aug_gen).to(self.device)  # (B, 3, H, W) in [0, 1]
-            labels = labels.to(self.device)
+            images = augment(images, train.augmentation, aug_gen)  # (B, 3, H, W) in [0, 1]
+            hard = labels.to(self.device)
+            images, targets = recipe.inputs(images, labels)  # targets: Mixup's soft ones when mixing
             x = normalize(images)
-            if self.spec.uses_adl:
-                logits, maps = model.forward_with_attention(x)  # maps: (B, heads, N, N) per block
-                loss = F.cross_entropy(logits, labels, label_smoothing=train.label_smoothing)
-                loss = loss + train.adl_weight * attention_diversification_loss(maps, threshold=train.adl_threshold)
-            else:
-                logits = model(x)
-                loss = F.cross_entropy(logits, labels, label_smoothing=train.label_smoothing)
+            with recipe.autocast():
+                if self.spec.uses_adl:
+                    logits, maps = model.forward_with_attention(x)  # maps: (B, heads, N, N) per block
+                    loss = recipe.loss(logits, targets)
+                    loss = loss + train.adl_weight * attention_diversification_loss(maps, threshold=train.adl_threshold)
+                else:
+                    logits = model(x)
+                    loss = recipe.loss(logits, targets)
             if not torch.isfinite(loss):
                 raise TrialDiverged(f"the loss is {loss.item()} at epoch {epoch}, step {step + 1}")
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if train.grad_clip:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), train.grad_clip)
-            self.optimizer.step()
+            global_step = (epoch - 1) * self.steps_per_epoch + step + 1
+            recipe.step(loss, self.model, self.optimizer, train.grad_clip, global_step)
             if self.scheduler is not None:
-                self.scheduler.step_update((epoch - 1) * self.steps_per_epoch + step + 1)
+                self.scheduler.step_update(global_step)
             loss_sum += loss.item() * labels.numel()
-            correct += int((logits.argmax(-1) == labels).sum())
+            correct += int((logits.argmax(-1) == hard).sum())
             seen += labels.numel()
         clean = self.clean_accuracy()
         if self.scheduler is not None:
@@ -193,21 +205,26 @@ class _Run:
         """Top-1 accuracy (%) on the clean test set (as the final report measures it)."""
         from evaluation.data import normalize
 
-        self.model.eval()
+        model = self.judged.eval()
         n = len(self.test_set)
         loader = torch.utils.data.DataLoader(self.test_set, batch_size=self.ctx.eval.batch_size)
         correct = 0
         for images, labels in loader:
-            logits = self.model(normalize(images.to(self.device)))
+            logits = model(normalize(images.to(self.device)))
             correct += int((logits.argmax(-1).cpu() == labels).sum())
         return 100.0 * correct / max(n, 1)
 
     # ---- judging ----
+    @property
+    def judged(self) -> torch.nn.Module:
+        """The weights the trial is judged with: the EMA's when the spec keeps one, else the model's."""
+        return self.recipe.judged_model(self.model)
+
     def judge_rung(self) -> dict[str, float]:
         """The rung report: every metric of :func:`judge` on the rung set, under ``rung/<metric>``."""
         t0 = time.monotonic()
         self.threads.poll(force=True)
-        report = judge(self.model, self.ctx, self.test_set, self.rung_set, device=str(self.device))
+        report = judge(self.judged, self.ctx, self.test_set, self.rung_set, device=str(self.device))
         seconds = time.monotonic() - t0
         self.rung_time_s += seconds
         return rung_result(report.to_flat_dict(), {**self.last, "params_m": self._params_m(),
@@ -219,8 +236,7 @@ class _Run:
     def judge(self, trial_time_s: float) -> dict[str, Any]:
         t0 = time.monotonic()
         self.threads.poll(force=True)
-        self.model.eval()
-        report = judge(self.model, self.ctx, self.test_set, self.corrupted, device=str(self.device))
+        report = judge(self.judged.eval(), self.ctx, self.test_set, self.corrupted, device=str(self.device))
         judge_time = time.monotonic() - t0
         final: dict[str, Any] = {k: float(v) for k, v in report.to_flat_dict().items()}
         final.update({

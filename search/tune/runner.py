@@ -228,11 +228,18 @@ def _prepare(space: SearchSpace, progress: bool):
         raise UserError(f"{space.source}: eval.subset: given {space.eval.subset}; expected at most the "
                         f"{len(test)} images of the test set (data.test_split {space.data.test_split!r})")
     try:
-        corrupted = judging_set(context, test, progress)
+        # The driver builds the set once for every trial: on its GPU when it has one.
+        corrupted = judging_set(context, test, progress, device="cuda" if _driver_has_cuda() else "cpu")
     except ValueError as err:
         raise UserError(f"{space.source}: eval: {err}") from None
     context = with_rung_set(context, corrupted)  # MO-ASHA's rung set: drawn once, here
     return with_judging_set(context, corrupted), int(train.num_classes), (train, test)
+
+
+def _driver_has_cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
 
 
 def _tracker(space: SearchSpace, run_folder: Path, tracking_uri: str | None):

@@ -111,14 +111,14 @@ def test_a_timm_baseline_trial_exports_too(tmp_path):
     from search.trial.train import _Run
 
     space = parse_space({"data": {"dataset": "digits", "image_size": 16, "train_subset": 64, "test_subset": 16},
+                         "model": {"name": "resnet18"},
+                         "train": {"epochs": 1, "batch_size": 32, "scheduler": "none", "augmentation": "none"},
                          "eval": {"corruptions": ["contrast"], "severities": [1], "subset": 8,
                                   "cache_dir": str(tmp_path / "cache")}}, source="test")
     ctx = TrialContext.for_space(space)
-    spec = TrialSpec.from_flat_dict({
-        "model_name": "resnet18", "num_classes": 10, "in_chans": 3, "epochs": 1, "batch_size": 32,
-        "optimizer": "adamw", "lr": 1e-3, "weight_decay": 0.0, "momentum": 0.9, "scheduler": "none",
-        "warmup_epochs": 0, "min_lr": 0.0, "augmentation": "none", "label_smoothing": 0.0, "grad_clip": None,
-        "seed": 0})
+    fixed = {**space.fixed_values(), "num_classes": 10}
+    spec = TrialSpec.from_flat_dict({k: v for k, v in fixed.items() if space.applies(k, fixed)})
+    assert "img_size" not in spec.model.kwargs()  # a ResNet takes no image size
     run = _Run(spec, ctx)
     run.train_epoch(1)
     run.save(str(tmp_path))

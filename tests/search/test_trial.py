@@ -94,7 +94,7 @@ def test_a_checkpoint_holds_no_code_only_tensors_and_json(setup, tmp_path):
     run = _Run(spec, context)
     run.save(str(tmp_path))
     tensors = torch.load(tmp_path / TENSORS_FILE, weights_only=True)  # raises on any pickled object
-    assert set(tensors) == {"model", "optimizer", "scheduler"}
+    assert set(tensors) == {"model", "optimizer", "scheduler", "ema", "scaler"}
     meta = json.loads((tmp_path / META_FILE).read_text())
     assert meta["model_name"] == "robust_vit" and meta["spec"] == spec.to_flat_dict()
     assert read_meta(tmp_path)["model_kwargs"]["mixer"] == "fan"
