@@ -108,6 +108,7 @@ def test_errors(photos32):
         corrupt(photos32[:, :1], "fog", 1)
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 def test_cuda_matches_cpu_for_deterministic(photos32):
     for name in ("defocus_blur", "zoom_blur", "contrast", "brightness", "pixelate"):
