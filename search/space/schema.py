@@ -248,6 +248,27 @@ def run_name(value: Any) -> str:
     return value
 
 
+def is_rand_augment(value: Any) -> bool:
+    """A timm RandAugment config string (``rand-m9-mstd0.5-inc1``): ``rand`` then ``-``-joined options."""
+    return isinstance(value, str) and (value == "rand" or value.startswith("rand-"))
+
+
+def augmentation(value: Any) -> str:
+    """One of :data:`AUGMENTATIONS`, or a RandAugment string that timm accepts."""
+    if is_rand_augment(value):
+        from timm.data.auto_augment import rand_augment_transform
+
+        try:
+            rand_augment_transform(value, {})
+        except Exception as err:  # noqa: BLE001  timm's parser says what is wrong in its own words
+            raise Invalid(f"a RandAugment string timm accepts, like 'rand-m9-mstd0.5-inc1' (timm: {err})") from None
+        return value
+    return one_of(AUGMENTATIONS)(value)
+
+
+augmentation.kind = "str"  # type: ignore[attr-defined]
+
+
 def text(value: Any) -> str:
     """Any non-empty string."""
     if not isinstance(value, str) or not value.strip():
@@ -440,7 +461,10 @@ TRAIN: dict[str, Field] = {
     "min_lr": Field(number(0.0), 1e-5, searchable=True),
     "adl_weight": Field(number(0.0), 0.0, searchable=True, doc="lambda of CE + lambda * ADL (0: no ADL)"),
     "adl_threshold": Field(number(0.0, lo_open=True), 2.0, searchable=True, when="adl_on", doc="ADL threshold"),
-    "augmentation": Field(one_of(AUGMENTATIONS), "flip", searchable=True),
+    "augmentation": Field(augmentation, "flip", searchable=True,
+                          doc="none, flip, randaug_lite or a timm RandAugment string (rand-m9-mstd0.5-inc1)"),
+    "random_erasing": Field(number(0.0, 1.0, hi_open=True), 0.0, searchable=True,
+                            doc="probability of timm's RandomErasing per image (0: off)"),
     "label_smoothing": Field(number(0.0, 1.0, hi_open=True), 0.0, searchable=True),
     "grad_clip": Field(optional(number(0.0, lo_open=True)), None, doc="clip the gradient norm (null: no clipping)"),
     "precision": Field(one_of(PRECISIONS), "auto", searchable=True,
@@ -475,7 +499,7 @@ EVAL: dict[str, Field] = {
                                         "(lesion_accuracy/mean, /worst; the per-block curve logged)"),
     "shift_sets": Field(shift_sets, {}, doc="distribution-shift sets judged at the end: {imagenet_r: PATH, "
                                             "imagenet_a: PATH, imagenet_sketch: PATH, cifar10_1: PATH}"),
-    "rung_subset": Field(integer(1), 100, doc="items of the corrupted set judged at the rungs of mo_asha (each at "
+    "rung_subset": Field(integer(1), 10, doc="items of the corrupted set judged at the rungs of mo_asha (each at "
                                                "every corruption and severity; seeded by eval.seed)"),
 }
 

@@ -57,6 +57,12 @@ class Recipe:
 
             self.ema = ModelEmaV3(model, decay=train.ema_decay, device=device)
         self.channels_last = train.channels_last
+        self.erasing = None
+        if train.random_erasing > 0:
+            from timm.data.random_erasing import RandomErasing
+
+            # On the normalised batch, as timm's loaders do: erased pixels drawn per pixel.
+            self.erasing = RandomErasing(probability=train.random_erasing, mode="pixel", device=str(device))
         from timm.loss import SoftTargetCrossEntropy
 
         self._soft = SoftTargetCrossEntropy()
@@ -80,6 +86,10 @@ class Recipe:
         if self.mixup is not None and images.shape[0] % 2 == 0:  # timm's batch mixing pairs images
             return self.mixup(images, labels)
         return images, labels
+
+    def erase(self, batch: torch.Tensor) -> torch.Tensor:
+        """timm's RandomErasing on a normalised batch (B, 3, H, W), when the spec asks for it."""
+        return self.erasing(batch) if self.erasing is not None else batch
 
     def loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """Cross-entropy against class indices (with label smoothing) or soft targets."""

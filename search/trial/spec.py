@@ -103,6 +103,7 @@ class TrainSpec:
     warmup_epochs: int
     min_lr: float
     augmentation: str
+    random_erasing: float
     label_smoothing: float
     grad_clip: float | None
     precision: str

@@ -166,7 +166,7 @@ class _Run:
             images = augment(images, train.augmentation, aug_gen)  # (B, 3, H, W) in [0, 1]
             hard = labels.to(self.device)
             images, targets = recipe.inputs(images, labels)  # targets: Mixup's soft ones when mixing
-            x = normalize(images)
+            x = recipe.erase(normalize(images))
             with recipe.autocast():
                 if self.spec.uses_adl:
                     logits, maps = model.forward_with_attention(x)  # maps: (B, heads, N, N) per block

@@ -20,12 +20,14 @@ SPACE = """\
 name: recipe
 data: {{dataset: digits, image_size: 16, train_subset: 64, test_subset: 32}}
 model: {{patch_size: 4, embed_dim: 16, depth: 1, num_heads: 2, stem: {stem}}}
-train: {{epochs: 1, batch_size: 32, lr: 0.003, scheduler: none, augmentation: none, {train}}}
+train: {{epochs: 1, batch_size: 32, lr: 0.003, scheduler: none, {train}}}
 eval: {{corruptions: [contrast], severities: [2], subset: 16, cache_dir: {cache}}}
 """
 
 
 def _run(tmp_path, train: str = "", stem: str = "linear") -> _Run:
+    if "augmentation" not in train:
+        train = ", ".join(filter(None, [train, "augmentation: none"]))
     tmp_path.mkdir(parents=True, exist_ok=True)
     path = tmp_path / "recipe.yaml"
     path.write_text(textwrap.dedent(SPACE.format(train=train, stem=stem, cache=tmp_path / "cache")))
@@ -92,3 +94,23 @@ def test_channels_last_and_compile(tmp_path):
     assert run.forward_model is not run.model and run.forward_model._orig_mod is run.model  # torch.compile's wrapper
     run.save(str(tmp_path))  # the plain module's weights: no "_orig_mod." in the keys
     assert not any(k.startswith("_orig_mod") for k in read_tensors(tmp_path)["model"])
+
+
+def test_timm_rand_augment_and_random_erasing(tmp_path, capsys):
+    from search import cli
+    from search.trial.augment import augment
+
+    images = torch.rand(4, 3, 16, 16)
+    a = augment(images, "rand-m9-mstd0.5-inc1", torch.Generator().manual_seed(3))
+    b = augment(images, "rand-m9-mstd0.5-inc1", torch.Generator().manual_seed(3))
+    assert a.shape == images.shape and torch.equal(a, b)  # seeded: a resumed trial draws the same
+    assert not torch.allclose(a, images, atol=1 / 255)  # something was done to the images
+    run = _run(tmp_path, "augmentation: rand-m9-mstd0.5-inc1, random_erasing: 0.3")
+    assert run.recipe.erasing is not None
+    erased = run.recipe.erase(torch.zeros(8, 3, 16, 16))
+    assert (erased != 0).any()  # pixels of some images were replaced
+    assert math.isfinite(run.train_epoch(1)["train_loss"])
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("train: {augmentation: rand-mx9}\n")
+    assert cli.main(["validate", str(bad)]) == 2
+    assert "train.augmentation" in capsys.readouterr().err
