@@ -5,7 +5,7 @@ over every objective, so a trial must be judged at each rung epoch, not only at 
 the search's whole corrupted set at every rung would cost as much as the final judging each time;
 the *rung set* is a fixed, seeded subset of that set's items instead: the same images for every
 trial, each one at every corruption and severity of the set (so every corruption and severity is
-represented), ``eval.rung_subset`` items large (:data:`DEFAULT_RUNG_SUBSET`).
+represented), ``eval.rung_subset`` items large.
 
 A rung result is an epoch result that carries, besides the epoch's keys, the rung report's values
 under :func:`rung_key` (``rung/mce``, ``rung/clean_accuracy``, ...) and the judging time under
@@ -24,7 +24,6 @@ from typing import Any
 RUNG_PREFIX = "rung/"
 RUNG_TIME = "rung_time_s"  # seconds this rung's judging took (in the rung result)
 RUNG_TOTAL_TIME = "rung_judge_time_s"  # seconds all rungs' judging took (in the final result)
-DEFAULT_RUNG_SUBSET = 100  # items of the rung set (each at every corruption and severity)
 
 
 def rung_key(metric: str) -> str:

@@ -1,0 +1,332 @@
+"""Benchmark of search efficiency (issue 14): hypervolume of the front against wall-clock time.
+
+    flock /tmp/cpu.lock python benchmarks/bench_efficiency.py                        # the issue's size
+    flock /tmp/cpu.lock python benchmarks/bench_efficiency.py --trials 16 --epochs 8 --seeds 1
+    flock /tmp/cpu.lock python benchmarks/bench_efficiency.py --rung-cost-only        # part 2 only
+
+1. Five searches of one digits space, side by side in one run, each from its own start (one Ray for
+   all, the corrupted set built once): ``random`` (random sampler, full budget), ``tpe`` (TPE, full
+   budget), ``asha`` (random sampler, Ray's ASHA on clean accuracy), ``mo_asha`` (random sampler,
+   MO-ASHA over clean accuracy and mCE, judged at the rungs) and ``mo_asha_tpe`` (TPE + MO-ASHA).
+   The hypervolume of the front of the trials that ran their full budget is followed trial by trial
+   (a trial counts from the time its judged result reached the driver, from Ray's result log), all
+   against one reference point (:func:`search.results.pareto.default_reference` of every search's
+   points together). Printed per search: final hypervolume, time to reach the final hypervolume of
+   ``random``, hypervolume at half of ``random``'s time, trials stopped early, the share of the
+   trials' own time spent judging at rungs, and the rung-vs-final Spearman correlations. With
+   ``--seeds N`` every search runs with seeds 0..N-1 and the figures are per seed and averaged.
+   The curves go to a PNG (``--png``), the figures to JSON (``--out``).
+2. The cost of judging at rungs on the quickstart-size space: ``spaces/quickstart.yaml`` with
+   MO-ASHA (``--quickstart-scheduler``) and ``eval.rung_subset`` (``--rung-subset``): the rungs'
+   judging time over the trials' own time (target <= 10 %).
+
+Targets (issue 14): MO-ASHA reaches the final hypervolume of ``random`` in at most half of its wall
+time, and ends with a higher hypervolume than ``asha`` on clean accuracy alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import math
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)
+
+CONFIGS = {  # name -> (sampler, scheduler type or None)
+    "random": ("random", None),
+    "tpe": ("tpe", None),
+    "asha": ("random", "asha"),
+    "mo_asha": ("random", "mo_asha"),
+    "mo_asha_tpe": ("tpe", "mo_asha"),
+}
+OBJECTIVES = (("clean_accuracy", "max"), ("mce", "min"))
+
+SPACE = """\
+name: {name}
+data: {{dataset: digits, image_size: {image_size}, train_subset: {train_subset}, test_subset: {test_subset}}}
+model:
+  name: robust_vit
+  patch_size: 4
+  embed_dim: {embed_dim}
+  depth: {depth}
+  num_heads: {{choice: [2, 4]}}
+  mlp_ratio: 2.0
+  mixer: {{choice: [mlp, se, xca, fan]}}
+  tap: {{choice: [false, true]}}
+train:
+  epochs: {epochs}
+  batch_size: 64
+  lr: {{choice: [1.0e-4, 3.0e-4, 1.0e-3, 3.0e-3, 1.0e-2]}}
+  weight_decay: 0.05
+  scheduler: cosine
+  adl_weight: {{choice: [0.0, 1.0]}}
+  augmentation: none
+eval: {{corruptions: benchmark, severities: [{severities}], subset: {eval_subset}, rung_subset: {rung_subset}, cache_dir: {cache}}}
+objectives: [{{metric: clean_accuracy, direction: max}}, {{metric: mce, direction: min}}]
+search: {{sampler: {sampler}, num_trials: {trials}, concurrency: {concurrency}, seed: {seed}, n_startup_trials: {startup}{scheduler}}}
+resources: {{cpus_per_trial: 1}}
+storage: {storage}
+"""
+
+
+def _space_text(args: argparse.Namespace, name: str, sampler: str, scheduler: str | None, seed: int, root: Path) -> str:
+    sched = (f", scheduler: {{type: {scheduler}, grace_period: {args.grace_period}, "
+             f"reduction_factor: {args.reduction_factor}}}") if scheduler else ""
+    return textwrap.dedent(SPACE.format(
+        name=name, image_size=args.image_size, train_subset=args.train_subset, test_subset=args.test_subset,
+        embed_dim=args.embed_dim, depth=args.depth, epochs=args.epochs,
+        severities=", ".join(str(s) for s in args.severities), eval_subset=args.eval_subset,
+        rung_subset=args.rung_subset, cache=root / "cache", sampler=sampler, trials=args.trials,
+        concurrency=args.concurrency, seed=seed, startup=max(1, args.trials // 4), scheduler=sched,
+        storage=root / "runs",
+    ))
+
+
+def _end_times(experiment_path: Path) -> dict[str, float]:
+    """Unix time at which each trial's judged result reached the driver (Ray's result log)."""
+    out = {}
+    for path in experiment_path.glob("*/result.json"):
+        rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        judged = [r for r in rows if r.get("judged")]
+        if judged:
+            out[str(judged[-1]["trial_id"])] = float(judged[-1]["timestamp"])
+    return out
+
+
+def _rung_share(records) -> tuple[float, float, float | None]:
+    """(seconds judging at rungs, the trials' own seconds) over every trial of a search, and the
+    mean share of judging at rungs in the own time of a trial that ran its full budget."""
+    from search.trial.rungs import RUNG_TIME
+
+    rung = own = 0.0
+    full = []
+    for r in records:
+        r_rung = sum(h.get(RUNG_TIME, 0.0) for h in r.history)
+        r_own = sum(h.get("epoch_time_s", 0.0) + h.get(RUNG_TIME, 0.0) for h in r.history) + r.final.get("judge_time_s", 0.0)
+        rung, own = rung + r_rung, own + r_own
+        if r.status == "finished" and r.full_budget and r_own:
+            full.append(r_rung / r_own)
+    return rung, own, (statistics.mean(full) if full else None)
+
+
+def run_one(args, name: str, sampler: str, scheduler: str | None, seed: int, root: Path) -> dict:
+    """One search; its finished points with the seconds (from its start) they were judged at."""
+    from search.results.records import load_records
+    from search.results.rung_truth import rung_correlations
+    from search.space import load_space
+    from search.trial.rungs import scheduler_rung_epochs
+    from search.tune.runner import run_search
+
+    path = root / f"{name}.yaml"
+    path.write_text(_space_text(args, name, sampler, scheduler, seed, root))
+    space = load_space(path)
+    log = io.StringIO()
+    start = time.time()
+    result = run_search(space, stream=log)
+    records = load_records(result.run_folder)
+    ends = _end_times(Path(space.experiment_path))
+    points = sorted((ends[r.trial_id] - start, [r.final[m] for m, _ in OBJECTIVES])
+                    for r in records if r.status == "finished" and r.full_budget and r.trial_id in ends)
+    rung, own, per_full = _rung_share(records)
+    correlations = rung_correlations(records, OBJECTIVES, scheduler_rung_epochs(space))
+    print(f"  {name} seed {seed}: {result.wall_time_s:.0f} s, {len(points)} full-budget trials, "
+          f"{sum(r.status == 'stopped' for r in records)} stopped, {sum(r.status == 'failed' for r in records)} failed",
+          flush=True)
+    return {
+        "config": name, "seed": seed, "wall_s": result.wall_time_s, "points": points,
+        "trials": len(records), "stopped": sum(r.status == "stopped" for r in records),
+        "failed": sum(r.status == "failed" for r in records),
+        "rung_s": rung, "own_s": own, "rung_share": rung / own if own else 0.0, "rung_share_full": per_full,
+        "correlations": [c.to_dict() for c in correlations],
+    }
+
+
+def _curve(points, reference) -> list[tuple[float, float]]:
+    from search.results.pareto import hypervolume
+
+    dirs = [d for _, d in OBJECTIVES]
+    return [(t, hypervolume([p for _, p in points[: i + 1]], dirs, reference)) for i, (t, _) in enumerate(points)]
+
+
+def _at(curve, t: float) -> float:
+    return max([hv for s, hv in curve if s <= t], default=0.0)
+
+
+def _first(curve, target: float) -> float | None:
+    return next((s for s, hv in curve if hv >= target * (1 - 1e-9)), None)
+
+
+def summarise(runs: list[dict]) -> dict:
+    from search.results.pareto import default_reference
+
+    everything = [p for run in runs for _, p in run["points"]]
+    reference = default_reference(everything, [d for _, d in OBJECTIVES])
+    rows = []
+    for seed in sorted({r["seed"] for r in runs}):
+        by = {r["config"]: r for r in runs if r["seed"] == seed}
+        curves = {c: _curve(r["points"], reference) for c, r in by.items()}
+        base = by.get("random")
+        target = curves["random"][-1][1] if base and curves["random"] else None
+        t_random = curves["random"][-1][0] if base and curves["random"] else None
+        for c, r in by.items():
+            curve = curves[c]
+            rows.append({
+                "config": c, "seed": seed, "final_hv": curve[-1][1] if curve else 0.0,
+                "time_to_random_hv_s": _first(curve, target) if target else None,
+                "hv_at_half_random_s": _at(curve, t_random / 2) if t_random else None,
+                "last_trial_s": curve[-1][0] if curve else None, "wall_s": r["wall_s"],
+                "stopped": r["stopped"], "failed": r["failed"], "rung_share": r["rung_share"],
+                "rung_share_full": r["rung_share_full"],
+                "correlations": r["correlations"], "curve": curve,
+            })
+    return {"reference": reference, "rows": rows}
+
+
+def print_summary(summary: dict) -> None:
+    print(f"\nreference point (clean_accuracy, mce): {[round(v, 3) for v in summary['reference']]}")
+    head = f"{'config':<12} {'seed':>4} {'final HV':>10} {'t->random HV':>13} {'HV@half':>9} {'last trial':>10} " \
+           f"{'stopped':>7} {'rung share':>10} {'(full trial)':>12}"
+    print(head)
+    print("-" * len(head))
+    for r in summary["rows"]:
+        t = "never" if r["time_to_random_hv_s"] is None else f"{r['time_to_random_hv_s']:.0f} s"
+        half = "-" if r["hv_at_half_random_s"] is None else f"{r['hv_at_half_random_s']:.1f}"
+        print(f"{r['config']:<12} {r['seed']:>4} {r['final_hv']:>10.1f} {t:>13} {half:>9} "
+              f"{(r['last_trial_s'] or 0):>8.0f} s {r['stopped']:>7} {100 * r['rung_share']:>9.1f} % "
+              f"{'-' if r['rung_share_full'] is None else format(100 * r['rung_share_full'], '.1f') + ' %':>12}")
+    configs = list(dict.fromkeys(r["config"] for r in summary["rows"]))
+    if len({r["seed"] for r in summary["rows"]}) > 1:
+        print("means over seeds:")
+        for c in configs:
+            rs = [r for r in summary["rows"] if r["config"] == c]
+            print(f"  {c:<12} final HV {statistics.mean(r['final_hv'] for r in rs):.1f}")
+    for r in summary["rows"]:
+        if r["correlations"]:
+            cells = ", ".join(f"epoch {c['epoch']} {c['metric']} "
+                              f"{'n/a' if c['rho'] is None else format(c['rho'], '+.2f')} (n={c['trials']})"
+                              for c in r["correlations"])
+            print(f"rung correlations {r['config']} seed {r['seed']}: {cells}")
+
+
+def plot(summary: dict, png: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    for r in summary["rows"]:
+        if not r["curve"]:
+            continue
+        ts = [0.0] + [t for t, _ in r["curve"]]
+        hv = [0.0] + [h for _, h in r["curve"]]
+        ax.step(ts, hv, where="post", label=f"{r['config']} (seed {r['seed']})")
+    ax.set_xlabel("wall-clock seconds from the search's start")
+    ax.set_ylabel("hypervolume (clean accuracy x mCE)")
+    ax.set_title("Search efficiency on digits (issue 14)")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(png, dpi=120)
+
+
+def rung_cost(args, root: Path) -> dict:
+    """The quickstart space with MO-ASHA: the rungs' share of the trials' own time."""
+    import yaml
+
+    from search.results.records import load_records
+    from search.space import parse_space
+    from search.trial.rungs import scheduler_rung_epochs
+    from search.tune.runner import run_search
+
+    doc = yaml.safe_load((REPO / "spaces" / "quickstart.yaml").read_text())
+    doc["name"] = "quickstart_rungs"
+    doc["storage"] = str(root / "runs")
+    doc["eval"]["cache_dir"] = str(root / "cache")
+    doc["eval"]["rung_subset"] = args.rung_subset
+    doc["search"]["scheduler"] = {"type": "mo_asha", "grace_period": 1, "reduction_factor": args.quickstart_rf}
+    space = parse_space(doc, source="quickstart+mo_asha", default_name="quickstart_rungs")
+    result = run_search(space, stream=io.StringIO())
+    records = load_records(result.run_folder)
+    rung, own, per_full = _rung_share(records)
+    out = {"wall_s": result.wall_time_s, "trials": len(records), "stopped": sum(r.status == "stopped" for r in records),
+           "rung_s": rung, "own_s": own, "rung_share": rung / own if own else 0.0, "rung_share_full": per_full,
+           "rung_subset": args.rung_subset, "eval_subset": space.eval.subset,
+           "rungs": list(scheduler_rung_epochs(space))}
+    print(f"\nquickstart + MO-ASHA (reduction factor {args.quickstart_rf}, rung_subset {args.rung_subset} of "
+          f"{space.eval.subset} items): {len(records)} trials, {out['stopped']} stopped, wall {result.wall_time_s:.0f} s; "
+          f"judging at rungs {rung:.1f} s of the trials' own {own:.1f} s = {100 * out['rung_share']:.1f} % of the "
+          f"search; {'-' if per_full is None else f'{100 * per_full:.1f} %'} of a full-budget trial's own time "
+          f"(target <= 10 %)", flush=True)
+    return out
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--trials", type=int, default=32)
+    p.add_argument("--epochs", type=int, default=8)
+    p.add_argument("--seeds", type=int, default=1)
+    p.add_argument("--concurrency", type=int, default=2)
+    p.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
+    p.add_argument("--image-size", type=int, default=16)
+    p.add_argument("--embed-dim", type=int, default=32)
+    p.add_argument("--depth", type=int, default=2)
+    p.add_argument("--train-subset", type=int, default=800)
+    p.add_argument("--test-subset", type=int, default=300)
+    p.add_argument("--eval-subset", type=int, default=100)
+    p.add_argument("--severities", type=int, nargs="+", default=[1, 3, 5])
+    p.add_argument("--rung-subset", type=int, default=None, help="eval.rung_subset (default: the schema's)")
+    p.add_argument("--grace-period", type=int, default=1)
+    p.add_argument("--reduction-factor", type=float, default=2.0)
+    p.add_argument("--quickstart-rf", type=float, default=3.0)
+    p.add_argument("--rung-cost-only", action="store_true", help="part 2 only")
+    p.add_argument("--skip-rung-cost", action="store_true", help="part 1 only")
+    p.add_argument("--out", type=Path, default=None, help="write the figures as JSON")
+    p.add_argument("--png", type=Path, default=REPO / "docs" / "bench_efficiency.png")
+    args = p.parse_args()
+    if args.rung_subset is None:
+        from search.space.schema import EVAL
+
+        args.rung_subset = EVAL["rung_subset"].default
+
+    import ray
+
+    ray.init(address="local", num_cpus=args.concurrency, include_dashboard=False, log_to_driver=False,
+             logging_level="ERROR")
+    print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} on {platform.node()} ({os.cpu_count()} CPUs, load "
+          f"{os.getloadavg()[0]:.1f}): {args.trials} trials x {args.epochs} epochs, {args.seeds} seed(s), "
+          f"concurrency {args.concurrency}", flush=True)
+    report: dict = {"args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}}
+    with tempfile.TemporaryDirectory(prefix="bench-efficiency-") as tmp:
+        root = Path(tmp)
+        if not args.rung_cost_only:
+            runs = [run_one(args, f"{c}_s{seed}", *CONFIGS[c], seed, root) for seed in range(args.seeds)
+                    for c in args.configs]
+            for run in runs:
+                run["config"] = run["config"].rsplit("_s", 1)[0]
+            summary = summarise(runs)
+            print_summary(summary)
+            plot(summary, args.png)
+            print(f"plot: {args.png}")
+            report["efficiency"] = summary
+        if not args.skip_rung_cost:
+            report["rung_cost"] = rung_cost(args, root)
+    ray.shutdown()
+    if args.out:
+        args.out.write_text(json.dumps(report, indent=2, default=lambda v: None if isinstance(v, float) and
+                                       not math.isfinite(v) else str(v)))
+
+
+if __name__ == "__main__":
+    main()
