@@ -100,9 +100,11 @@ def test_optuna_is_told_pruned_with_the_stop_epoch_and_rung_values(search):
     study = optuna.load_study(study_name=space.name, storage=f"sqlite:///{result.run_folder / 'optuna.db'}")
     records = load_records(result.run_folder)
     pruned = [t for t in study.trials if t.state == optuna.trial.TrialState.PRUNED]
-    assert len([t for t in pruned if "duplicate_of" not in t.user_attrs]) == sum(r.status == "stopped" for r in records)
-    for t in pruned:
+    stopped = [t for t in pruned if STOP_EPOCH_ATTR in t.user_attrs]
+    assert len([t for t in stopped if "duplicate_of" not in t.user_attrs]) == sum(r.status == "stopped" for r in records)
+    for t in stopped:
         assert t.values is None and t.user_attrs[STOP_EPOCH_ATTR] in RUNGS and len(t.user_attrs[RUNG_VALUES_ATTR]) == 2
+    assert all("duplicate_of" in t.user_attrs for t in pruned if t not in stopped)  # repeats of finished ones
     assert {tuple(t.values) for t in study.best_trials} <= {
         (r.final["clean_accuracy"], r.final["mce"]) for r in records if r.status == "finished"}
 
