@@ -38,6 +38,19 @@ def study_uri(run_folder: str | os.PathLike) -> str:
     return f"sqlite:///{Path(run_folder) / STUDY_DB}"
 
 
+def space_name(run_folder: str | os.PathLike) -> str | None:
+    """The name in the run folder's space copy (None without one): the MLflow experiment's name,
+    whatever the folder is called now."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(space_copy(run_folder).read_text())
+    except (OSError, yaml.YAMLError):
+        return None
+    name = data.get("name") if isinstance(data, dict) else None
+    return name if isinstance(name, str) and name else None
+
+
 def mlflow_db(run_folder: str | os.PathLike) -> Path:
     return Path(run_folder) / MLFLOW_DB
 

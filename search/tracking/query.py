@@ -17,7 +17,7 @@ from mlflow.entities import Run
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
 from search.errors import UserError
-from search.results.run_folder import DEFAULT_STORAGE, MLFLOW_DB
+from search.results.run_folder import DEFAULT_STORAGE, MLFLOW_DB, space_name
 from search.tracking import runs
 from search.tracking.names import mlflow_key
 from search.tracking.rung_truth import read_rung_correlations
@@ -48,7 +48,9 @@ def locate(experiment: str, tracking_uri: str | None) -> tuple[str, str]:
     uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
     folder = Path(experiment)
     if folder.is_dir() and (folder / MLFLOW_DB).exists():
-        name = folder.resolve().name
+        # The experiment is the space's name, kept in the folder's space copy: a moved or copied
+        # run folder (another folder name) still finds it.
+        name = space_name(folder) or folder.resolve().name
         return uri or f"sqlite:///{(folder / MLFLOW_DB).resolve()}", name
     if uri:
         return uri, experiment

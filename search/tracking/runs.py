@@ -21,6 +21,7 @@ from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 
 from search.results.records import TrialRecord
 from search.tracking.names import finite_metrics, mlflow_key, param_value, tag_value
+from search.tracking.run_names import trial_run_name
 
 # Tag keys written by this package (constants so that the reader in ``search pareto`` agrees).
 SEARCH_ID = "search_id"
@@ -85,8 +86,10 @@ def find_children(client: MlflowClient, experiment_id: str, parent_id: str) -> d
     return children
 
 
-def create_child(client: MlflowClient, experiment_id: str, parent_id: str, search_id: str, trial_id: str) -> Run:
-    """A child run nested under ``parent_id`` (the ``mlflow.parentRunId`` tag is what the UI nests by)."""
+def create_child(client: MlflowClient, experiment_id: str, parent_id: str, search_id: str, trial_id: str,
+                 params: Mapping[str, Any] | None = None) -> Run:
+    """A child run nested under ``parent_id`` (the ``mlflow.parentRunId`` tag is what the UI nests by),
+    named by what the trial is (:func:`search.tracking.run_names.trial_run_name`)."""
     tags = {
         MLFLOW_PARENT_RUN_ID: parent_id,
         SEARCH_ID: search_id,
@@ -94,7 +97,7 @@ def create_child(client: MlflowClient, experiment_id: str, parent_id: str, searc
         TRIAL_ID: trial_id,
         TRIAL_STATUS: "running",
     }
-    return client.create_run(experiment_id, tags=tags, run_name=trial_id)
+    return client.create_run(experiment_id, tags=tags, run_name=trial_run_name(params or {}, trial_id))
 
 
 def log_params(client: MlflowClient, run_id: str, params: Mapping[str, Any], have: Mapping[str, str]) -> list[str]:
@@ -143,7 +146,8 @@ def final_row(record: TrialRecord, start_time_ms: int) -> tuple[int, int, dict[s
 
 def trial_tags(record: TrialRecord) -> list[RunTag]:
     """Status tags of a trial; the failure reason only when there is one."""
-    tags = [RunTag(TRIAL_STATUS, record.status), RunTag(FULL_BUDGET, str(bool(record.full_budget)).lower())]
+    tags = [RunTag(TRIAL_STATUS, record.status), RunTag(FULL_BUDGET, str(bool(record.full_budget)).lower()),
+            RunTag(MLFLOW_RUN_NAME, trial_run_name(record.params, record.trial_id))]  # once its params are known
     if record.stop_epoch is not None:  # stopped by the scheduler after this epoch
         tags.append(RunTag(STOP_EPOCH, str(record.stop_epoch)))
     if record.error:

@@ -18,11 +18,11 @@ from mlflow import MlflowClient
 
 from search.errors import UserError
 from search.results.run_folder import mlflow_db
+from search.tracking.artifacts import bind_run_folder, experiment_location
 
 # The MLflow 3 UI opens an experiment in its GenAI (traces) view unless told it is model training.
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
 EXPERIMENT_KIND = "custom_model_development"
-ARTIFACTS_DIR = "mlartifacts"
 
 # MLflow retries an HTTP request 7 times with exponential backoff (minutes) and waits 120 s for an
 # answer. A search must not stall on a dead server: one try, a short timeout, then carry on.
@@ -73,6 +73,8 @@ def make_client(uri: str) -> MlflowClient:
         # "sqlite:////abs/mlflow.db" leaves "/abs/mlflow.db"; "sqlite:///rel.db" leaves "rel.db".
         if path and not path.startswith(":memory:"):
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+            # The store's folder is the run folder: its artifacts are there, wherever it now lies.
+            return bind_run_folder(MlflowClient(tracking_uri=uri), Path(path).parent)
     return MlflowClient(tracking_uri=uri)
 
 
@@ -113,7 +115,7 @@ def get_or_create_experiment(client: MlflowClient, name: str, run_folder: str | 
         return experiment.experiment_id
     location = None
     if is_local_sqlite(uri):
-        location = (Path(run_folder).resolve() / ARTIFACTS_DIR).as_uri()
+        location = experiment_location(name)  # resolved in the run folder as it is now (artifacts.py)
     try:
         return client.create_experiment(name, artifact_location=location, tags={EXPERIMENT_KIND_TAG: EXPERIMENT_KIND})
     except Exception:

@@ -36,6 +36,7 @@ from search.tracking import runs
 from search.tracking.importance import importance_csv, param_importances
 from search.tracking.names import flatten, mlflow_key, tag_value
 from search.tracking.plots import write_html, write_png
+from search.tracking.reproducibility import reproducibility_tags
 from search.tracking.rung_truth import log_rung_correlations
 from search.tracking.state import TrackingState
 from search.tracking.store import (
@@ -46,6 +47,8 @@ from search.tracking.store import (
     resolve_tracking_uri,
     short_reason,
 )
+from search.tracking.trial_models import MODEL_TAG, log_trial_model
+from search.tracking.ui import LOCAL_UI, local_ui_command, runs_url
 from search.trial.rungs import scheduler_rung_epochs
 
 log = logging.getLogger("search.tracking")
@@ -73,6 +76,7 @@ class _Sent:
     tags: tuple = ()
     status: str = "RUNNING"
     rank: int | None = None
+    model: str = ""  # the run's model/ artifacts: "pointer" | "exported" (search.tracking.trial_models)
 
 
 @dataclass
@@ -157,14 +161,20 @@ class SearchTracker:
         """The parent run's id once connected, else ``None``."""
         return self._parent.info.run_id if self._parent is not None else None
 
+    def run_id_of(self, trial_id: str) -> str | None:
+        """The MLflow run id of a trial once its run exists (None before, or while MLflow is away)."""
+        run = self._children.get(trial_id)
+        return run.info.run_id if run is not None else None
+
     def ui_hint(self) -> str:
         """One line telling the user where to look: the ``mlflow ui`` command for a local store,
         the parent run's page on a server."""
         if self.uri.startswith("sqlite:"):
-            return f"MLflow: mlflow ui --backend-store-uri {self.uri}  (experiment {self.experiment_name!r})"
+            where = runs_url(LOCAL_UI, self._experiment_id) if self._experiment_id else LOCAL_UI
+            return f"MLflow: {local_ui_command(str(self.run_folder))}, then open {where}"
         if self._parent is not None and self.uri.startswith(("http://", "https://")):
             run = self._parent.info
-            return f"MLflow: {self.uri.rstrip('/')}/#/experiments/{run.experiment_id}/runs/{run.run_id}"
+            return f"MLflow: {runs_url(self.uri, run.experiment_id, run.run_id)}"
         return f"MLflow: {self.uri} (experiment {self.experiment_name!r})"
 
     def check_reachable(self) -> None:
@@ -312,7 +322,8 @@ class SearchTracker:
         self._parent_tags = dict(parent.data.tags)
         self._children = runs.find_children(client, experiment_id, parent.info.run_id)
         self._records = {r.trial_id: r for r in load_records(self.run_folder)}
-        self._sent = {tid: _Sent(status=run.info.status) for tid, run in self._children.items()}
+        self._sent = {tid: _Sent(status=run.info.status, model=run.data.tags.get(MODEL_TAG, ""))
+                      for tid, run in self._children.items()}
         self._log_parent_settings()  # idempotent: also completes a parent whose driver died early
         if reopen:
             self._reopen_parent()
@@ -337,6 +348,9 @@ class SearchTracker:
         """The space file as an artifact and its resolved settings as params (only missing params
         are sent; the small space file is written again)."""
         client, run_id = self._client, self._parent.info.run_id
+        missing = {k: v for k, v in reproducibility_tags(self.space).items() if k not in self._parent_tags}
+        if missing:  # recorded by the search's first start (a resume keeps them)
+            self._set_parent_tags(missing)
         resolved = self.space.resolved() if hasattr(self.space, "resolved") else {}
         runs.log_params(client, run_id, flatten(resolved), self._parent.data.params)
         text = getattr(self.space, "text", None)
@@ -353,11 +367,11 @@ class SearchTracker:
             self._parent = self._client.get_run(self._parent.info.run_id)
 
     # ---- children ----------------------------------------------------------------------------------
-    def _child(self, trial_id: str) -> tuple[Run, _Sent]:
+    def _child(self, trial_id: str, params: dict | None = None) -> tuple[Run, _Sent]:
         run = self._children.get(trial_id)
         if run is None:
             run = runs.create_child(
-                self._client, self._experiment_id, self._parent.info.run_id, self.state.search_id, trial_id
+                self._client, self._experiment_id, self._parent.info.run_id, self.state.search_id, trial_id, params
             )
             self._children[trial_id] = run
             self._sent[trial_id] = _Sent()
@@ -368,7 +382,7 @@ class SearchTracker:
         self._connect(reopen=False)
         self._records[record.trial_id] = record
         client = self._client
-        run, sent = self._child(record.trial_id)
+        run, sent = self._child(record.trial_id, record.params)
         run_id, start_ms = run.info.run_id, run.info.start_time
         if len(record.params) > sent.params:  # the first record of a trial may come before its params
             runs.log_params(client, run_id, record.params, run.data.params)
@@ -389,6 +403,8 @@ class SearchTracker:
         if tag_key != sent.tags:
             client.log_batch(run_id, tags=tags)
             sent.tags = tag_key
+        if record.status == "finished" and not sent.model:  # the way from the run to its weights
+            sent.model = log_trial_model(client, run_id, self.run_folder, record, self.objectives, export=False)
         if end and sent.status != end:
             client.set_terminated(run_id, status=end)
             sent.status = end
@@ -491,6 +507,7 @@ class SearchTracker:
         for record in records:
             self._log_record(record, None, update_front=False)
         self._update_front(records, force=True)
+        self._export_front()
         self._log_importance(records)
         # Does the rung tell the truth? (a search with a scheduler; none without one)
         log_rung_correlations(self._client, self._parent,
@@ -507,6 +524,14 @@ class SearchTracker:
                 self._client.set_terminated(self._parent.info.run_id, status=mlflow_status)
                 self._parent = self._client.get_run(self._parent.info.run_id)
         return True
+
+    def _export_front(self) -> None:
+        """The Pareto trials' runs get their exported model folder (the others keep a pointer)."""
+        for trial_id, rank in sorted((self._ranks or {}).items()):
+            sent, run = self._sent.get(trial_id), self._children.get(trial_id)
+            if rank == 1 and run is not None and sent is not None and sent.model != "exported":
+                sent.model = log_trial_model(self._client, run.info.run_id, self.run_folder,
+                                             self._records[trial_id], self.objectives, export=True)
 
     def _log_importance(self, records: Sequence[TrialRecord]) -> None:
         """Param importance per objective: CSV + JSON artifacts and ``importance/<metric>/<param>`` metrics."""

@@ -28,6 +28,7 @@ import os
 import sys
 import tempfile
 import time
+import warnings
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -325,6 +326,7 @@ def _tuner(space, context, data, num_classes, run_folder, tracker, verbose, out,
     from search.tune.live import LiveView
     from search.tune.recorder import RecordWriter
     from search.tune.schedulers import make_scheduler
+    from search.tune.study_links import StudyLinks
 
 
     # Epoch results carry no corruption metrics (those come once, at the end of a trial); Tune
@@ -344,7 +346,8 @@ def _tuner(space, context, data, num_classes, run_folder, tracker, verbose, out,
                     space.train.epochs, stream=out)
     live.seed(load_records(run_folder))
     # The tracker hears of each record from the writer that wrote it: no order between callbacks.
-    callbacks = [RecordWriter(run_folder, listeners=[tracker] if tracker is not None else []), live]
+    listeners = [tracker, StudyLinks(run_folder, space.name, tracker.run_id_of)] if tracker is not None else []
+    callbacks = [RecordWriter(run_folder, listeners=listeners), live]
     if spare is not None:
         callbacks.append(spare)
     ray_verbose = 2 if verbose else 0
@@ -411,5 +414,8 @@ def _search_alg(space: SearchSpace, num_classes: int, run_folder: Path):
         storage=storage,
         space_size=space.size(),
     )
+    with warnings.catch_warnings():  # "experimental" since Optuna 3.2, unchanged since
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        searcher.study.set_metric_names(list(space.metrics))  # optuna-dashboard: the objectives by name
     return ConcurrencyLimiter(searcher, max_concurrent=space.search.concurrency)
 

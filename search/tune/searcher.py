@@ -10,8 +10,9 @@ Ray's ``OptunaSearch`` tells Optuna whatever the last result of a trial holds. T
 - skips a trial that Optuna already holds as finished (a resumed search can complete a trial
   twice when the driver died between Optuna's ``tell`` and Ray's next experiment snapshot);
 - does not spend a trial on a configuration already tried: a suggestion equal to a finished trial
-  is told to Optuna with that trial's values (Optuna learns nothing false, Ray runs nothing twice)
-  and the sampler is asked again, up to :data:`MAX_ASKS` times. Multivariate TPE repeats its best
+  is kept in the study as ``PRUNED`` with :data:`DUPLICATE_ATTR` (its twin's number) and
+  :data:`REPEAT_VALUES_ATTR` (its twin's values), so that it never shows as a second "best" with
+  the same values (Ray runs nothing twice), and the sampler is asked again, up to :data:`MAX_ASKS` times. Multivariate TPE repeats its best
   configuration often on small discrete spaces. Once every configuration of a finite space
   (``space_size``) has finished, the first suggestion is taken: asking again could only repeat one
   (each ask and tell is a round trip to the study's database);
@@ -43,6 +44,8 @@ DUPLICATE_ATTR = "duplicate_of"
 FAILED_ATTR = "failed_deterministically"  # the reason; a suggestion equal to such a trial is not run
 STOP_EPOCH_ATTR = "stop_epoch"  # a trial stopped by the scheduler (PRUNED): the last epoch it trained
 RUNG_VALUES_ATTR = "rung_values"  # ... and its objectives at the rung that stopped it (None: not a rung)
+REPEAT_VALUES_ATTR = "repeat_of_values"  # a repeat of a finished trial (PRUNED): its twin's values
+RAY_TRIAL_ATTR = "ray_trial_id"  # the Ray Tune trial an Optuna trial ran as (search.tune.study_links)
 
 
 class SpaceSearch(OptunaSearch):
@@ -77,9 +80,14 @@ class SpaceSearch(OptunaSearch):
                         ot_trial.set_user_attr(key, twin.user_attrs[key])
                 self._ot_study.tell(ot_trial, state=TrialState.PRUNED)
             else:
-                self._ot_study.tell(ot_trial, twin.values)
+                # Kept with its twin's values as an attr, but PRUNED: told COMPLETE it would be a second
+                # "best" with the very same values in study.best_trials and optuna-dashboard.
+                ot_trial.set_user_attr(REPEAT_VALUES_ATTR, twin.values)
+                self._ot_study.tell(ot_trial, state=TrialState.PRUNED)
             del self._ot_trials[trial_id]
             config = super().suggest(trial_id)
+        if config is not None and trial_id in self._ot_trials:  # the Optuna trial that Ray runs
+            self._ot_trials[trial_id].set_user_attr(RAY_TRIAL_ATTR, trial_id)
         return config
 
     def _exhausted(self, finished: list[optuna.trial.FrozenTrial]) -> bool:

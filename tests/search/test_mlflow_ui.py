@@ -17,6 +17,7 @@ from playwright.sync_api import sync_playwright
 from tracking_support import make_record, search_runs, shared_server, write_space
 
 from search.tracking import SearchTracker
+from search.tracking.ui import runs_url
 
 pytestmark = pytest.mark.slow
 
@@ -44,13 +45,10 @@ def _save(page, tmp_path: Path, name: str) -> Path:
 
 
 def _dismiss_side_panels(page) -> None:
-    """Close MLflow 3's assistant panel and pick the model-training view when the UI offers them."""
+    """Close MLflow 3's assistant panel when the UI offers it."""
     close = page.locator('button[data-component-id="mlflow.assistant.chat_panel.close"]')
     if close.count():
         close.first.click()
-    training = page.get_by_text("Model training", exact=True)
-    if training.count():
-        training.first.click()
 
 
 def test_mlflow_ui_shows_parent_nested_trials_and_pareto_plot(tmp_path, tmp_path_factory):
@@ -79,18 +77,22 @@ def test_mlflow_ui_shows_parent_nested_trials_and_pareto_plot(tmp_path, tmp_path
             page = browser.new_page(viewport={"width": 1500, "height": 950})
             page.set_default_timeout(60_000)
 
-            # The runs table: the parent row, expanded to show its nested trial runs.
-            page.goto(f"{server.url}/#/experiments/{experiment_id}/runs", wait_until="load")
-            parent_link = page.locator(f'a[href$="/runs/{parent_id}"]').first
+            # The link the search prints opens a fresh browser on the runs table (MLflow 3.17 would
+            # otherwise open its GenAI overview: search/tracking/ui.py), nothing clicked first.
+            assert tracker.ui_hint() == f"MLflow: {runs_url(server.url, experiment_id, parent_id)}"
+            page.goto(runs_url(server.url, experiment_id), wait_until="load")
+            parent_link = page.locator(f'a[href*="/runs/{parent_id}"]').first
             parent_link.wait_for()
             _dismiss_side_panels(page)
             parent_link.wait_for()
             assert parent_link.inner_text().strip() == parent_name
             expand = page.locator(f'div[row-id="{parent_id}"] button[data-component-id*="runnamecellrenderer"]')
             expand.first.click()
+            names = {c.data.tags["trial_id"]: c.info.run_name for c in children}
+            assert names["trial_b"] == "robust_vit se 4 heads adl 0"  # named by what it is
             for child in children:
                 page.locator(f'div[row-id="{child.info.run_id}"]').first.wait_for()
-                assert page.get_by_text(child.data.tags["trial_id"], exact=True).count() >= 1
+                assert page.get_by_text(child.info.run_name, exact=True).count() >= 1
             _save(page, tmp_path, "mlflow_ui_runs.png")
 
             # The front, as a user finds it: the runs tagged pareto = true (trial_c is dominated).
@@ -98,12 +100,12 @@ def test_mlflow_ui_shows_parent_nested_trials_and_pareto_plot(tmp_path, tmp_path
             search_box.fill("tags.pareto = 'true'")
             search_box.press("Enter")
             # The UI keeps the matching trials nested under their parent (shown for context).
-            page.get_by_text("trial_c", exact=True).first.wait_for(state="detached")
-            if page.get_by_text("trial_a", exact=True).count() == 0:
+            page.get_by_text(names["trial_c"], exact=True).first.wait_for(state="detached")
+            if page.get_by_text(names["trial_a"], exact=True).count() == 0:
                 expand.first.click()
-            for name in ("trial_a", "trial_b", "trial_d"):
-                page.get_by_text(name, exact=True).first.wait_for()
-            assert page.get_by_text("trial_c", exact=True).count() == 0
+            for trial in ("trial_a", "trial_b", "trial_d"):
+                page.get_by_text(names[trial], exact=True).first.wait_for()
+            assert page.get_by_text(names["trial_c"], exact=True).count() == 0
             _save(page, tmp_path, "mlflow_ui_front.png")
 
             # The parent's artifacts: the Pareto plot renders as an image.

@@ -86,7 +86,7 @@ def test_trials_run_and_report_every_objective(finished_search):
         assert r.params.get("tap_dilations") == ([1, 2] if r.params["tap"] else None)  # only what applies
     assert {r.status for r in records} == {"finished", "failed"}  # seed 1 draws both kinds
     assert "Pareto front" in out and "done" in out  # the live view and the table went to the stream
-    assert "MLflow: mlflow ui --backend-store-uri sqlite:" in out  # and where to look next
+    assert "mlflow ui --backend-store-uri sqlite:///mlflow.db" in out  # and where to look next
     # When the trials ran, within Tuner.fit: the first one started, the last one ended.
     timings = result.timings
     assert 0 < timings["first_trial_s"] and 0 < timings["trials_span_s"]

@@ -13,7 +13,7 @@ import yaml
 from search.space import parse_space
 from search.space.sampling import SpaceSampler
 from search.trial import protocol
-from search.tune.searcher import DUPLICATE_ATTR, FAILED_ATTR, MAX_ASKS, SpaceSearch
+from search.tune.searcher import DUPLICATE_ATTR, FAILED_ATTR, MAX_ASKS, REPEAT_VALUES_ATTR, SpaceSearch
 
 SPACE = """
 name: two
@@ -56,6 +56,7 @@ def _run(searcher, space, trials: int) -> tuple[list[str], list[int]]:
         asks.append(len(searcher.study.trials) - before)
         mixers.append(config["mixer"])
         result = {m: (90.0 if config["mixer"] == "mlp" else 80.0) + i for m in space.metrics}
+        result |= {protocol.JUDGED: True, protocol.FULL_BUDGET: True}  # a final result (not a rung's)
         searcher.on_trial_complete(f"t{i}", result=result)
     return mixers, asks
 
@@ -66,8 +67,12 @@ def test_a_finished_configuration_is_not_run_again_while_others_remain(space, tm
     assert mixers == ["mlp", "se"] and asks == [1, 3]
     study = optuna.load_study(study_name="two", storage=f"sqlite:///{tmp_path / 'study.db'}")
     repeats = [t for t in study.trials if DUPLICATE_ATTR in t.user_attrs]
-    assert [t.number for t in repeats] == [1, 2]  # told with the values of trial 0, their twin
-    assert all(t.user_attrs[DUPLICATE_ATTR] == 0 and t.values == study.trials[0].values for t in repeats)
+    assert [t.number for t in repeats] == [1, 2]  # kept, with the values of trial 0, their twin, as an attr
+    assert all(t.user_attrs[DUPLICATE_ATTR] == 0 and t.user_attrs[REPEAT_VALUES_ATTR] == study.trials[0].values
+               for t in repeats)
+    # ... but not as trials of their own: the study's front holds each result once (no second "best").
+    assert all(t.state == optuna.trial.TrialState.PRUNED for t in repeats)
+    assert [t.number for t in study.best_trials] == [0, 3]
 
 
 def test_an_exhausted_space_takes_the_first_suggestion(space, tmp_path):

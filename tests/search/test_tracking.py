@@ -17,6 +17,7 @@ from search.cli import main
 from search.errors import UserError
 from search.results.pareto import hypervolume, non_dominated
 from search.tracking import SearchTracker, read_front, resolve_tracking_uri, sync
+from search.tracking.store import make_client
 
 pytestmark = pytest.mark.slow
 
@@ -85,7 +86,8 @@ def test_search_is_nested_tagged_and_has_its_pareto_report(tmp_path, server):
     records = _records()
     _log_live(tracker, run_folder, records)
     assert tracker.finish("finished") is True
-    assert tracker.ui_hint() == f"MLflow: {server.url}/#/experiments/{tracker._experiment_id}/runs/{parent_id}"
+    assert tracker.ui_hint() == (f"MLflow: {server.url}/#/experiments/{tracker._experiment_id}/runs/{parent_id}"
+                                 "?workflowType=machine_learning")  # the runs, not MLflow's GenAI pages
 
     client = MlflowClient(server.url)
     parents, children = search_runs(server.url, "nested")
@@ -188,7 +190,7 @@ def test_interrupted_search_ends_killed_and_resumes_on_the_local_store(tmp_path,
     space = write_space(run_folder, "local")
     tracker = SearchTracker(run_folder, space)
     assert tracker.uri == f"sqlite:///{run_folder.resolve()}/mlflow.db"
-    assert f"mlflow ui --backend-store-uri {tracker.uri}" in tracker.ui_hint()
+    assert f"cd {run_folder.resolve()} && mlflow ui --backend-store-uri sqlite:///mlflow.db" in tracker.ui_hint()
     parent_id = tracker.start()
     done = make_record("t_00000", 80.0, 70.0)
     running = make_record("t_00001", 0.0, 0.0, status="running", epochs=1)
@@ -294,7 +296,7 @@ def test_front_pictures_are_drawn_live_at_most_every_interval_and_always_at_the_
     slow = SearchTracker(tmp_path / "slow", write_space(tmp_path / "slow", "slow"))
     parent_id = slow.start()
     _log_live(slow, tmp_path / "slow", records)
-    client = MlflowClient(slow.uri)
+    client = make_client(slow.uri)  # artifacts of a local store are the run folder's own (tracking/artifacts.py)
     assert client.list_artifacts(parent_id, "pareto") == []
     _, children = search_runs(slow.uri, "slow")
     assert sorted(c.data.tags["trial_id"] for c in children if c.data.tags.get("pareto") == "true") == [
@@ -308,4 +310,4 @@ def test_front_pictures_are_drawn_live_at_most_every_interval_and_always_at_the_
     live = SearchTracker(tmp_path / "live", write_space(tmp_path / "live", "live"))
     parent_id = live.start()
     _log_live(live, tmp_path / "live", records[:1])
-    assert {a.path for a in MlflowClient(live.uri).list_artifacts(parent_id, "pareto")} == paths
+    assert {a.path for a in make_client(live.uri).list_artifacts(parent_id, "pareto")} == paths
