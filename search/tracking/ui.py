@@ -9,6 +9,8 @@ decides it. A link with ``workflowType=machine_learning`` opens on the runs tabl
 
 from __future__ import annotations
 
+import shlex
+
 WORKFLOW_PARAM = "workflowType=machine_learning"
 LOCAL_UI = "http://127.0.0.1:5000"  # where `mlflow ui` listens by default
 
@@ -21,4 +23,4 @@ def runs_url(base: str, experiment_id: str, run_id: str | None = None) -> str:
 
 def local_ui_command(run_folder: str) -> str:
     """The command that serves a run folder's own store and artifacts (wherever the folder lies)."""
-    return f"cd {run_folder} && mlflow ui --backend-store-uri sqlite:///mlflow.db --artifacts-destination mlartifacts"
+    return f"cd {shlex.quote(run_folder)} && mlflow ui --backend-store-uri sqlite:///mlflow.db --artifacts-destination mlartifacts"

@@ -9,21 +9,27 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
+import signal
 import subprocess
 import sys
 import textwrap
+import time
+import urllib.request
 from importlib import metadata
 from pathlib import Path
 
 import optuna
 import pytest
+from tracking_support import free_port
 
 from search.results.summary import pareto_front
 from search.space import load_space
 from search.tracking import read_front
 from search.tracking.artifacts import download
 from search.tracking.store import make_client
+from search.tracking.ui import local_ui_command
 from search.tune.runner import run_search
 
 pytestmark = pytest.mark.slow
@@ -129,8 +135,6 @@ def test_a_copied_run_folder_keeps_its_artifacts_and_its_front(finished, tmp_pat
     _, result, client, parent, _ = finished
     copy = tmp_path / "elsewhere" / "copy-of-usable"
     shutil.copytree(result.run_folder, copy)
-    (copy / "mlartifacts").rename(copy / "moved")  # the copy's artifacts are the copy's own:
-    (copy / "moved").rename(copy / "mlartifacts")
     original = read_front(str(result.run_folder))
     copied = read_front(str(copy))  # the experiment's name is the space's, not the folder's
     assert copied.experiment == "usable" and copied.rows == original.rows
@@ -140,6 +144,32 @@ def test_a_copied_run_folder_keeps_its_artifacts_and_its_front(finished, tmp_pat
     paths = {a.path for a in copied_client.list_artifacts(parent.info.run_id)}
     assert "marker.txt" in paths and "space" in paths
     assert "marker.txt" not in {a.path for a in client.list_artifacts(parent.info.run_id)}
+    # `mlflow ui` as the search prints it, run in the copy, serves the copy's files.
+    shutil.rmtree(result.run_folder / "mlartifacts" / "usable" / parent.info.run_id / "artifacts" / "space")
+    listed = _ui_artifacts(copy, parent.info.run_id)
+    assert {"marker.txt", "space", "pareto"} <= {f["path"] for f in listed}
+
+
+def _ui_artifacts(folder: Path, run_id: str) -> list[dict]:
+    """The root artifacts of a run as ``mlflow ui`` (the search's command, in ``folder``) lists them."""
+    port = free_port()
+    command = local_ui_command(str(folder)).split("&& ", 1)[1] + f" --host 127.0.0.1 --port {port} --workers 1"
+    env = {**os.environ, "MLFLOW_TRACKING_URI": ""}
+    ui = subprocess.Popen(command.split(), cwd=folder, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                          start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                url = f"http://127.0.0.1:{port}/ajax-api/2.0/mlflow/artifacts/list?run_uuid={run_id}"
+                with urllib.request.urlopen(url, timeout=5) as response:
+                    return json.loads(response.read())["files"]
+            except OSError:
+                assert ui.poll() is None and time.monotonic() < deadline, "mlflow ui did not answer"
+                time.sleep(0.5)
+    finally:
+        os.killpg(ui.pid, signal.SIGTERM)
+        ui.wait(timeout=30)
 
 
 def test_the_study_names_its_objectives_and_links_ray_and_mlflow(finished):
