@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -188,7 +189,8 @@ def _chunks(n: int, small: int, large: int, small_until: int):
 def evaluate(model: torch.nn.Module, clean: Dataset, corrupted: CorruptedSet, *,
              normalization: str | Path | Baseline | None = "alexnet", batch_size: int = 256,
              device: str | torch.device = "cpu", attention: bool | None = None,
-             attention_items: int | None = 256) -> RobustnessReport:
+             attention_items: int | None = 256,
+             progress: Callable[[int, int, str], None] | None = None) -> RobustnessReport:
     """Judge ``model`` on the clean test set and the corrupted set.
 
     Args:
@@ -204,6 +206,8 @@ def evaluate(model: torch.nn.Module, clean: Dataset, corrupted: CorruptedSet, *,
         attention_items: measure them on the first this many clean images and corrupted items (a
             fixed sample: returning attention maps is several times slower than a plain forward);
             ``None`` = all. Accuracies always use every image.
+        progress: called as ``progress(done, total, label)`` after each forward pass of the
+            corrupted set (``total`` = items x corruptions x severities; ``label`` "fog s3").
     """
     baseline = resolve_baseline(normalization)
     norm_name = "none" if baseline is None else baseline.name
@@ -246,6 +250,7 @@ def evaluate(model: torch.nn.Module, clean: Dataset, corrupted: CorruptedSet, *,
     hits = {c: {s: 0 for s in corrupted.severities} for c in corrupted.corruptions}
     stab = {c: [0.0, 0] for c in corrupted.corruptions}
     combos = [(c, s) for c in corrupted.corruptions for s in corrupted.severities]
+    work_done = 0
     with torch.inference_mode():
         for pos in _chunks(len(corrupted), bs_attn, batch_size, pair_n):
             labels = corrupted.labels[pos]
@@ -263,6 +268,9 @@ def evaluate(model: torch.nn.Module, clean: Dataset, corrupted: CorruptedSet, *,
                 if pair:  # (G * P, h, N, N) -> (G, P, h, N, N) against clean (P, h, N, N)
                     grouped = [m.view(len(group), len(pos), *m.shape[1:]) for m in maps]
                     st = attention_stability(clean_maps, grouped).sum(1)  # (G,)
+                work_done += len(pos) * len(group)
+                if progress is not None:
+                    progress(work_done, len(corrupted) * len(combos), f"{group[-1][0]} s{group[-1][1]}")
                 for j, (c, s) in enumerate(group):
                     hits[c][s] += int(correct_g[j])
                     if pair:

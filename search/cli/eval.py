@@ -27,6 +27,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from search.cli.progress import ProgressBar
 from search.errors import UserError
 
 NAME = "eval"
@@ -141,6 +142,10 @@ def _plain_model(args: argparse.Namespace, num_classes: int):
             model.load_state_dict(state)
         except RuntimeError as err:
             raise UserError(f"{path}: weights do not fit {name}: {str(err).splitlines()[0]}") from None
+    else:  # timm.create_model without pretrained weights: a freshly initialised model
+        print(f"search eval: note: {name} is a model name: its weights are untrained (random initialisation; "
+              "nothing downloads), so the report judges an untrained model; give a trial checkpoint, a .pt file "
+              "or --authors-weights FILE to judge trained weights", file=sys.stderr)
     return model
 
 
@@ -197,7 +202,8 @@ def run(args: argparse.Namespace) -> int:
         clean = load_test(ctx)
         model = found[0] if found else _plain_model(args, clean.num_classes)
         corrupted = judging_set(ctx, clean, progress=not args.no_progress)
-        report = judge(model.eval(), ctx, clean, corrupted, device=args.device)
+        report = judge(model.eval(), ctx, clean, corrupted, device=args.device,
+                       progress=None if args.no_progress else ProgressBar("judging", sys.stderr))
     except ValueError as err:
         raise UserError(str(err)) from None
     print(f"judged as {'the trial was (settings from its checkpoint)' if found else 'given'}: data "

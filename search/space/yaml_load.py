@@ -9,13 +9,15 @@ node graph (which holds each anchored value once, its aliases pointing at it):
   contain itself;
 - a document whose aliases expand to more than :data:`MAX_VALUES` values (an "alias bomb": a 1 KB
   file can stand for billions) is refused at once, before anything is built from it;
-- an empty document (no content, or comments only) is refused: it would run a whole default search.
+- an empty document (no content, or comments only) is refused: it would run a whole default search;
+- ``1e-4`` is a float, as in YAML 1.2 (PyYAML's YAML 1.1 would read the string "1e-4").
 
 Errors are :class:`search.errors.UserError` naming the file, the line and what is valid.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import yaml
@@ -42,6 +44,12 @@ class _Loader(yaml.SafeLoader):
         self.anchor_names = {id(n): name for name, n in self.anchors.items()}
         self.anchors = {}
         return node
+
+
+# YAML 1.1 (PyYAML) reads ``1e-4`` as a string (its floats need a dot: ``1.0e-4``); YAML 1.2 and
+# every other language read a number. A space file means the number: read it as a float.
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float", re.compile(r"^[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+$"), list("-+0123456789"))
 
 
 def load_yaml(text: str, label: str) -> Any:

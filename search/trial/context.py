@@ -113,14 +113,15 @@ def load_test(ctx: TrialContext) -> Any:
                         image_size=data.image_size, seed=ctx.seed)
 
 
-def judge(model: Any, ctx: TrialContext, test: Any, corrupted: Any, device: str) -> Any:
+def judge(model: Any, ctx: TrialContext, test: Any, corrupted: Any, device: str, progress: Any = None) -> Any:
     """The robustness report of ``model`` on the clean ``test`` set and its ``corrupted`` set: the one
-    judging path of a trial and of ``search eval``."""
+    judging path of a trial and of ``search eval`` (``progress``: see :func:`evaluation.report.evaluate`)."""
     from evaluation.axes import judge_axes
     from evaluation.report import evaluate
 
     ev = ctx.eval
-    report = evaluate(model, test, corrupted, normalization=ev.normalization, batch_size=ev.batch_size, device=device)
+    report = evaluate(model, test, corrupted, normalization=ev.normalization, batch_size=ev.batch_size, device=device,
+                      progress=progress)
     extra, curves = judge_axes(  # the other axes the eval section asks for (issue 15)
         model, test, attacks=ev.adversarial, epsilon=ev.adv_epsilon, steps=ev.adv_steps, adv_subset=ev.adv_subset,
         lesion=ev.lesion, shift_sets=ev.shift_sets, image_size=ctx.data.image_size, seed=ev.seed,

@@ -29,13 +29,32 @@ from search.errors import UserError
 
 def preflight(space: Any, tracking_uri: str | None = None) -> None:
     """Raise :class:`UserError` for the first thing of ``space`` that this machine lacks (see above)."""
-    _check_data(space)
+    check_paths(space)
     if space.storage_is_uri:
         _check_writable(space, "storage.local", space.storage.local)
     else:
         _check_writable(space, "storage", space.storage.path)
     _check_writable(space, "eval.cache_dir", space.eval.cache_dir)
     _check_tracking(space, tracking_uri)
+
+
+def check_paths(space: Any) -> None:
+    """Every path that the space reads exists: ``data.path`` (and an image folder's splits),
+    ``eval.benchmark_path``, each ``eval.shift_sets`` folder and a baseline file of
+    ``eval.normalization`` (``search validate`` checks these too; relative to the working folder)."""
+    _check_data(space)
+    ev = space.eval
+    given = [("eval.benchmark_path", ev.benchmark_path, "a pre-made benchmark's folder")]
+    given += [(f"eval.shift_sets.{name}", folder, f"the {name} folder") for name, folder in ev.shift_sets.items()]
+    for field, path, what in given:
+        if path and not Path(path).expanduser().is_dir():
+            state = "is not a folder" if Path(path).expanduser().exists() else "does not exist"
+            raise UserError(f"{space.source}: {field}: given {path!r}; expected {what} "
+                            f"({Path(path).expanduser().resolve()} {state})")
+    baseline = ev.normalization
+    if baseline.lower().endswith((".json", ".csv")) and not Path(baseline).expanduser().is_file():
+        raise UserError(f"{space.source}: eval.normalization: given {baseline!r}; expected 'alexnet', 'none' or an "
+                        f"existing baseline file ({Path(baseline).expanduser().resolve()} does not exist)")
 
 
 def _check_data(space: Any) -> None:
