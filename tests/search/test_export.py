@@ -3,21 +3,19 @@ writes folders that plain timm loads (weights, architecture and preprocessing)."
 
 from __future__ import annotations
 
-import io
 import json
-import textwrap
 
 import pytest
 import timm
 import torch
+from search_support import run_tiny_search
 
 import components  # noqa: F401  (registers the zoo's architectures with timm)
 from search import cli
 from search.results import run_folder
 from search.results.records import load_records
-from search.space import load_space, parse_space
+from search.space import parse_space
 from search.trial.checkpoint import load_trial_checkpoint
-from search.tune.runner import run_search
 
 pytestmark = pytest.mark.slow
 
@@ -35,18 +33,8 @@ storage: {storage}
 
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory):
-    import ray
-
     root = tmp_path_factory.mktemp("export")
-    path = root / "export.yaml"
-    path.write_text(textwrap.dedent(SPACE.format(cache=root / "cache", storage=root / "runs")))
-    space = load_space(path)
-    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
-    try:
-        result = run_search(space, stream=io.StringIO())
-    finally:
-        ray.shutdown()
-    assert result.status == "finished"
+    space, result = run_tiny_search(root, "export", SPACE)
     return space, result, root
 
 

@@ -7,14 +7,12 @@ One tiny real search (digits, 1 epoch, 4 trials, local Ray) serves the whole mod
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 import urllib.request
 from importlib import metadata
@@ -22,15 +20,14 @@ from pathlib import Path
 
 import optuna
 import pytest
+from search_support import run_tiny_search
 from tracking_support import free_port
 
 from search.results.summary import pareto_front
-from search.space import load_space
 from search.tracking import read_front
 from search.tracking.artifacts import download
 from search.tracking.store import make_client
 from search.tracking.ui import local_ui_command
-from search.tune.runner import run_search
 
 pytestmark = pytest.mark.slow
 
@@ -56,18 +53,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory):
-    import ray
-
-    root = tmp_path_factory.mktemp("usable")
-    path = root / "usable.yaml"
-    path.write_text(textwrap.dedent(SPACE.format(cache=root / "cache", storage=root / "runs")))
-    space = load_space(path)
-    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
-    try:
-        result = run_search(space, stream=io.StringIO())
-    finally:
-        ray.shutdown()
-    assert result.status == "finished"
+    space, result = run_tiny_search(tmp_path_factory.mktemp("usable"), "usable", SPACE)
     client = make_client(f"sqlite:///{result.run_folder / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("usable")
     runs = client.search_runs([experiment.experiment_id])
