@@ -14,7 +14,8 @@
    points together). Printed per search: final hypervolume, time to reach the final hypervolume of
    ``random``, hypervolume at half of ``random``'s time, trials stopped early, the share of the
    trials' own time spent judging at rungs, and the rung-vs-final Spearman correlations. With
-   ``--seeds N`` every search runs with seeds 0..N-1 and the figures are per seed and averaged.
+   ``--seeds N`` every search runs with seeds 0..N-1 and the figures are per seed and averaged;
+   ``--scheduled-trials M`` gives the searches with a scheduler M trials (they stop most of them).
    The curves go to a PNG (``--png``), the figures to JSON (``--out``).
 2. The cost of judging at rungs on the quickstart-size space: ``spaces/quickstart.yaml`` with
    MO-ASHA (``--quickstart-scheduler``) and ``eval.rung_subset`` (``--rung-subset``): the rungs'
@@ -81,13 +82,14 @@ storage: {storage}
 
 
 def _space_text(args: argparse.Namespace, name: str, sampler: str, scheduler: str | None, seed: int, root: Path) -> str:
+    trials = args.scheduled_trials if scheduler and args.scheduled_trials else args.trials
     sched = (f", scheduler: {{type: {scheduler}, grace_period: {args.grace_period}, "
              f"reduction_factor: {args.reduction_factor}}}") if scheduler else ""
     return textwrap.dedent(SPACE.format(
         name=name, image_size=args.image_size, train_subset=args.train_subset, test_subset=args.test_subset,
         embed_dim=args.embed_dim, depth=args.depth, epochs=args.epochs,
         severities=", ".join(str(s) for s in args.severities), eval_subset=args.eval_subset,
-        rung_subset=args.rung_subset, cache=root / "cache", sampler=sampler, trials=args.trials,
+        rung_subset=args.rung_subset, cache=root / "cache", sampler=sampler, trials=trials,
         concurrency=args.concurrency, seed=seed, startup=max(1, args.trials // 4), scheduler=sched,
         storage=root / "runs",
     ))
@@ -277,6 +279,10 @@ def main() -> None:
     p.add_argument("--trials", type=int, default=32)
     p.add_argument("--epochs", type=int, default=8)
     p.add_argument("--seeds", type=int, default=1)
+    p.add_argument("--first-seed", type=int, default=0)
+    p.add_argument("--scheduled-trials", type=int, default=None,
+                   help="trials of the searches with a scheduler (default: --trials); more trials in about "
+                        "the full-budget searches' time")
     p.add_argument("--concurrency", type=int, default=2)
     p.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
     p.add_argument("--image-size", type=int, default=16)
@@ -311,8 +317,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-efficiency-") as tmp:
         root = Path(tmp)
         if not args.rung_cost_only:
-            runs = [run_one(args, f"{c}_s{seed}", *CONFIGS[c], seed, root) for seed in range(args.seeds)
-                    for c in args.configs]
+            runs = [run_one(args, f"{c}_s{seed}", *CONFIGS[c], seed, root)
+                    for seed in range(args.first_seed, args.first_seed + args.seeds) for c in args.configs]
             for run in runs:
                 run["config"] = run["config"].rsplit("_s", 1)[0]
             summary = summarise(runs)
