@@ -6,6 +6,7 @@
     optuna.db       the Optuna study (SQLite)
     mlflow.db       the MLflow store, unless a tracking server was given
     trials/ID.json  one record per trial (search.results.records)
+    tracking/state.json  the MLflow tracker's memory (search id, hypervolume history)
     rungs/mo_asha.json  MO-ASHA's rungs: every rung result and decision (search.tune.schedulers); in a
                     folder: Ray copies the top-level .json/.pkl files of its experiment folder to its
                     staging folder on resume and back at every snapshot, which would undo the writes
@@ -24,6 +25,10 @@ SPACE_COPY = "space.yaml"
 STUDY_DB = "optuna.db"
 MLFLOW_DB = "mlflow.db"
 TRIALS_DIR = "trials"
+# The MLflow tracker's memory. In a folder of its own: on a resume Ray copies the experiment folder's
+# top-level .json files aside and writes those copies back at every snapshot, which would undo it.
+TRACKING_STATE = "tracking/state.json"
+LEGACY_TRACKING_STATE = "tracking.json"  # where run folders before 2026-12-01 kept it
 RUNGS_FILE = "rungs/mo_asha.json"
 DEFAULT_STORAGE = "runs"  # storage.path's default: where `search pareto NAME` looks first
 _CHECKPOINT = re.compile(r"^checkpoint_(\d+)$")
@@ -53,6 +58,10 @@ def space_name(run_folder: str | os.PathLike) -> str | None:
 
 def mlflow_db(run_folder: str | os.PathLike) -> Path:
     return Path(run_folder) / MLFLOW_DB
+
+
+def tracking_state(run_folder: str | os.PathLike) -> Path:
+    return Path(run_folder) / TRACKING_STATE
 
 
 def trials_dir(run_folder: str | os.PathLike) -> Path:

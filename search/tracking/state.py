@@ -1,4 +1,4 @@
-"""What the tracker keeps in the run folder (``tracking.json``), so that a resumed search, or
+"""What the tracker keeps in the run folder (``tracking/state.json``), so that a resumed search, or
 ``search sync`` against another server, finds the same parent run and logs the same history.
 
 - ``search_id``: the identity of the search; the parent run carries it as a tag.
@@ -20,7 +20,7 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-STATE_FILE = "tracking.json"
+from search.results.run_folder import LEGACY_TRACKING_STATE, tracking_state
 
 
 @dataclass
@@ -36,7 +36,9 @@ class TrackingState:
     @classmethod
     def load(cls, run_folder: str | os.PathLike) -> TrackingState:
         """The saved state, or a fresh one (new search id) when the run folder has none."""
-        path = Path(run_folder) / STATE_FILE
+        path = tracking_state(run_folder)
+        if not path.exists():  # a run folder written before the state moved into its own folder
+            path = Path(run_folder) / LEGACY_TRACKING_STATE
         if not path.exists():
             return cls()
         data = json.loads(path.read_text())
@@ -50,14 +52,15 @@ class TrackingState:
 
     def save(self, run_folder: str | os.PathLike) -> None:
         """Write atomically (temporary file + rename): a killed driver never leaves half a file."""
-        folder = Path(run_folder)
+        target = tracking_state(run_folder)
+        folder = target.parent
         folder.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".tracking.", suffix=".json", dir=folder)
         try:
             with os.fdopen(fd, "w") as fh:
                 json.dump(asdict(self), fh, indent=2)
                 fh.write("\n")
-            os.replace(tmp, folder / STATE_FILE)
+            os.replace(tmp, target)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise

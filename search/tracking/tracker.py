@@ -468,9 +468,9 @@ class SearchTracker:
 
     def _log_hypervolume(self, records: Sequence[TrialRecord]) -> None:
         """Metrics ``hypervolume`` and ``pareto_front_size`` at step n = n finished full-budget trials,
-        with a reference point fixed at the first finished trial (kept in ``tracking.json``).
+        with a reference point fixed at the first finished trial (kept in the run folder's tracking state).
 
-        The history is updated, not recomputed: a step once computed is kept in ``tracking.json`` and
+        The history is updated, not recomputed: a step once computed is kept in the tracking state and
         only the steps of newly finished trials are computed and sent."""
         by_id = {r.trial_id: r for r in records}
         for record in records:  # records never seen finishing (e.g. synced later): by trial id

@@ -66,12 +66,17 @@ class TrialContext:
     def from_judging(cls, judging: dict[str, Any], **runtime: Any) -> TrialContext:
         """The context of a saved trial (``judging()``), with this process's runtime settings."""
         try:
-            data = schema.DataSection(**{k: _tuple(v) for k, v in judging["data"].items()})
-            ev = schema.EvalSection(**{k: _tuple(v) for k, v in judging["eval"].items()})
+            # A field added to a section after the checkpoint was written takes its schema default.
+            data = schema.DataSection(**{**_defaults(schema.DATA), **{k: _tuple(v) for k, v in judging["data"].items()}})
+            ev = schema.EvalSection(**{**_defaults(schema.EVAL), **{k: _tuple(v) for k, v in judging["eval"].items()}})
             return cls(data, ev, str(judging["table"]), int(judging["seed"]), Runtime(**runtime))
         except (KeyError, TypeError) as err:
             raise ValueError(f"not the judging settings of a trial ({err}); expected the keys data, eval, table, "
                              "seed as written by TrialContext.judging()") from None
+
+
+def _defaults(fields: dict[str, schema.Field]) -> dict[str, Any]:
+    return {k: f.default for k, f in fields.items()}
 
 
 def _plain(section: Any) -> dict[str, Any]:

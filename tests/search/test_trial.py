@@ -58,6 +58,8 @@ def test_epochs_with_adl_train_and_judging_reports_every_metric(setup, tmp_path)
     spec2, model, meta = load_trial_checkpoint(tmp_path)
     assert spec2 == spec and meta["epoch"] == 1 and meta["judging"] == context.judging()
     assert TrialContext.from_judging(meta["judging"]).judging() == context.judging()
+    older = {**meta["judging"], "eval": {k: v for k, v in meta["judging"]["eval"].items() if k != "rung_subset"}}
+    assert TrialContext.from_judging(older).eval.rung_subset == 10  # a field added since: its default
     x = torch.rand(3, 3, spec.model.img_size, spec.model.img_size)
     run.model.eval()
     torch.testing.assert_close(model.eval()(x), run.model(x))
