@@ -1,6 +1,6 @@
 """Robustness metrics as pure functions of error rates (percent) and attention maps.
 
-Definitions (REFERENCE.md section 3); errors ``E(c, s)`` are in percent (100 - accuracy):
+Definitions (docs/evaluation.md, Metrics); errors ``E(c, s)`` are in percent (100 - accuracy):
 
 * CE (normalised by a baseline ``B``): ``CE_c = sum_s E(c, s) / sum_s B(c, s)`` x 100. When only
   averages over the 5 severities are known for the baseline (AlexNet's published numbers), the

@@ -40,7 +40,7 @@ def test_names_and_groups():
 
 
 def test_tables_carry_the_published_parameters():
-    # REFERENCE.md section 2 (ImageNet-C / CIFAR-10-C columns).
+    # The published parameters: make_imagenet_c.py and make_cifar_c.py (docs/evaluation.md, Corruption tables).
     expected = {
         "gaussian_noise": ((.08, .12, .18, .26, .38), (.04, .06, .08, .09, .10)),
         "shot_noise": ((60, 25, 12, 5, 3), (500, 250, 100, 75, 50)),
