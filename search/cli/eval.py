@@ -154,14 +154,12 @@ def _context(args: argparse.Namespace, saved: dict[str, Any] | None):
     """The judging context: a checkpoint's own settings (or DEFAULTS), with the options given on top."""
     from evaluation.corruptions import auto_table, parse_corruptions, table_name
     from evaluation.report import default_normalization
-    from search.space import schema
     from search.trial.context import TrialContext
 
     given = {k: getattr(args, k) for k in DEFAULTS if getattr(args, k) is not None}
     if saved is None:  # a model without settings of its own: every option at its default
         given = {**DEFAULTS, **given}
-        saved = {"data": {k: f.default for k, f in schema.DATA.items()},
-                 "eval": {k: f.default for k, f in schema.EVAL.items()}, "table": "", "seed": 0}
+        saved = {"data": {}, "eval": {}, "table": "", "seed": 0}  # every field at its schema default
         explicit_corruptions = True  # a pre-made folder too: the 15 benchmark corruptions unless named
     else:
         explicit_corruptions = True

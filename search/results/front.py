@@ -10,14 +10,12 @@ from __future__ import annotations
 import csv
 import io
 import math
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from search.results.pareto import pareto_ranks
-from search.results.records import TrialRecord, record_path
+from search.results.records import TrialRecord
 
 Objective = tuple[str, str]  # (metric, "max" | "min")
 
@@ -106,13 +104,3 @@ def sort_points(points: Sequence[TrialPoint], objectives: Sequence[Objective]) -
         return (0 if p.ranked else 1, p.rank or 0, sign * first, p.trial_id)
 
     return sorted(points, key=key)
-
-
-def finishing_order(run_folder: str | os.PathLike, records: Sequence[TrialRecord]) -> list[TrialRecord]:
-    """Records in the order they were last written (a finished record is written when its trial ends)."""
-
-    def key(record: TrialRecord) -> tuple[float, str]:
-        path = Path(record_path(run_folder, record.trial_id))
-        return (path.stat().st_mtime if path.exists() else math.inf, record.trial_id)
-
-    return sorted(records, key=key)
