@@ -11,13 +11,12 @@ driver or a node is killed mid-write.
 from __future__ import annotations
 
 import json
-import math
 import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from search.results.json_files import json_safe, write_json
 from search.results.run_folder import trials_dir
 
 TRIAL_STATUSES = ("running", "finished", "failed", "stopped")
@@ -56,7 +55,7 @@ class TrialRecord:
     # ---- JSON -----------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (non-finite floats become ``None``: JSON has no NaN)."""
-        return _json_safe(asdict(self))
+        return json_safe(asdict(self))
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrialRecord:
@@ -69,18 +68,7 @@ class TrialRecord:
 
     def save(self, run_folder: str | os.PathLike) -> Path:
         """Write ``<run_folder>/trials/<trial_id>.json`` atomically and return its path."""
-        path = record_path(run_folder, self.trial_id)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.trial_id}.", suffix=".json", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w") as fh:
-                json.dump(self.to_dict(), fh, indent=2, sort_keys=True)
-                fh.write("\n")
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return path
+        return write_json(record_path(run_folder, self.trial_id), self.to_dict())
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> TrialRecord:
@@ -106,14 +94,3 @@ def load_records(run_folder: str | os.PathLike) -> list[TrialRecord]:
     if not folder.is_dir():
         return []
     return [TrialRecord.load(p) for p in sorted(folder.glob("*.json")) if not p.name.startswith(".")]
-
-
-def _json_safe(value: Any) -> Any:
-    """Replace NaN/inf by None recursively, and tuples by lists, so ``json.dump`` output is strict JSON."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
-    return value

@@ -7,6 +7,8 @@
     mlflow.db       the MLflow store, unless a tracking server was given
     trials/ID.json  one record per trial (search.results.records)
     tracking/state.json  the MLflow tracker's memory (search id, hypervolume history)
+    confirm/confirmation.json  ``search confirm``: the front's members retrained with new seeds
+                    (search.results.confirmation)
     rungs/mo_asha.json  MO-ASHA's rungs: every rung result and decision (search.tune.schedulers); in a
                     folder: Ray copies the top-level .json/.pkl files of its experiment folder to its
                     staging folder on resume and back at every snapshot, which would undo the writes
@@ -30,6 +32,7 @@ TRIALS_DIR = "trials"
 TRACKING_STATE = "tracking/state.json"
 LEGACY_TRACKING_STATE = "tracking.json"  # where run folders before 2026-12-01 kept it
 RUNGS_FILE = "rungs/mo_asha.json"
+CONFIRMATION_FILE = "confirm/confirmation.json"
 DEFAULT_STORAGE = "runs"  # storage.path's default: where `search pareto NAME` looks first
 _CHECKPOINT = re.compile(r"^checkpoint_(\d+)$")
 
@@ -70,6 +73,10 @@ def trials_dir(run_folder: str | os.PathLike) -> Path:
 
 def rungs_file(run_folder: str | os.PathLike) -> Path:
     return Path(run_folder) / RUNGS_FILE
+
+
+def confirmation_file(run_folder: str | os.PathLike) -> Path:
+    return Path(run_folder) / CONFIRMATION_FILE
 
 
 def is_run_folder(path: str | os.PathLike) -> bool:

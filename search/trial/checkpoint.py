@@ -10,28 +10,18 @@ model (``model_name``, ``model_kwargs``) and how the trial was judged (``judging
 from __future__ import annotations
 
 import json
-import math
 import os
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from search.results.json_files import json_safe
 from search.trial.spec import TrialSpec
 
 TENSORS_FILE = "trial.pt"
 META_FILE = "trial.json"
 FORMAT = 1
-
-
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
-    return value
 
 
 def save_checkpoint(directory: str | os.PathLike, spec: TrialSpec, judging: dict[str, Any],
@@ -47,7 +37,7 @@ def save_checkpoint(directory: str | os.PathLike, spec: TrialSpec, judging: dict
         "judging": judging,
         **progress,
     }
-    (directory / META_FILE).write_text(json.dumps(_json_safe(meta), indent=2, sort_keys=True) + "\n")
+    (directory / META_FILE).write_text(json.dumps(json_safe(meta), indent=2, sort_keys=True) + "\n")
 
 
 def checkpoint_folder(path: str | os.PathLike) -> Path:
