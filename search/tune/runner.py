@@ -367,6 +367,8 @@ def _tuner(space, context, data, num_classes, run_folder, tracker, verbose, out,
         run_config = tuner._local_tuner.get_run_config()
         run_config.callbacks = callbacks
         run_config.verbose = ray_verbose
+        # Private, for want of a public way in Ray 2.60: Tuner.restore takes no tune_config (param_space
+        # only re-specifies the search space) and Tune never calls TrialScheduler.save/restore on a restore.
         if scheduler is not None:  # this run's, with the rungs as the killed run left them (Ray's is a copy)
             tuner._local_tuner._tune_config.scheduler = scheduler
         return tuner, True, live
