@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "pareto",
     "sync",
     "export",
+    "confirm",
 )
 
 
