@@ -9,6 +9,8 @@
     tracking/state.json  the MLflow tracker's memory (search id, hypervolume history)
     confirm/confirmation.json  ``search confirm``: the front's members retrained with new seeds
                     (search.results.confirmation)
+    confirm/trials/ID.json  one record per confirmation trial (a TrialRecord: its params hold its seed)
+    confirm/ray/    Ray's experiment folder of the confirmation trials (their checkpoints)
     rungs/mo_asha.json  MO-ASHA's rungs: every rung result and decision (search.tune.schedulers); in a
                     folder: Ray copies the top-level .json/.pkl files of its experiment folder to its
                     staging folder on resume and back at every snapshot, which would undo the writes
@@ -32,7 +34,9 @@ TRIALS_DIR = "trials"
 TRACKING_STATE = "tracking/state.json"
 LEGACY_TRACKING_STATE = "tracking.json"  # where run folders before 2026-12-01 kept it
 RUNGS_FILE = "rungs/mo_asha.json"
-CONFIRMATION_FILE = "confirm/confirmation.json"
+CONFIRM_DIR = "confirm"  # ``search confirm``'s folder: laid out as a run folder (its trials/ are its records)
+CONFIRMATION_FILE = f"{CONFIRM_DIR}/confirmation.json"
+CONFIRM_RAY_NAME = "ray"  # Ray's experiment folder in it
 DEFAULT_STORAGE = "runs"  # storage.path's default: where `search pareto NAME` looks first
 _CHECKPOINT = re.compile(r"^checkpoint_(\d+)$")
 
@@ -77,6 +81,11 @@ def rungs_file(run_folder: str | os.PathLike) -> Path:
 
 def confirmation_file(run_folder: str | os.PathLike) -> Path:
     return Path(run_folder) / CONFIRMATION_FILE
+
+
+def confirm_dir(run_folder: str | os.PathLike) -> Path:
+    """``confirm/``: its ``trials/`` holds the confirmation trials' records (``trials_dir(confirm_dir(f))``)."""
+    return Path(run_folder) / CONFIRM_DIR
 
 
 def is_run_folder(path: str | os.PathLike) -> bool:
