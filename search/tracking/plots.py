@@ -92,8 +92,9 @@ def write_png(points: Sequence[TrialPoint], objectives: Sequence[Objective], pat
         plt.close(fig)
 
 
-def write_html(points: Sequence[TrialPoint], objectives: Sequence[Objective], path: str | os.PathLike) -> None:
-    """An interactive plotly scatter (hover: trial id, rank, objectives, searched params), self-contained."""
+def front_figure(points: Sequence[TrialPoint], objectives: Sequence[Objective]):
+    """The interactive plotly scatter (hover: trial id, rank, objectives, searched params): a
+    ``plotly.graph_objects.Figure`` for :func:`write_html` and the study report (search.report)."""
     import plotly.graph_objects as go
 
     xs, ys, xlabel, ylabel = _axes(points, objectives)
@@ -130,5 +131,10 @@ def write_html(points: Sequence[TrialPoint], objectives: Sequence[Objective], pa
             )
         )
     fig.update_layout(title=_title(points, objectives), xaxis_title=xlabel, yaxis_title=ylabel, template="plotly_white")
+    return fig
+
+
+def write_html(points: Sequence[TrialPoint], objectives: Sequence[Objective], path: str | os.PathLike) -> None:
+    """:func:`front_figure` as a self-contained page."""
     # include_plotlyjs=True inlines plotly.js: nothing is fetched from a CDN when the page opens.
-    fig.write_html(str(path), include_plotlyjs=True, full_html=True)
+    front_figure(points, objectives).write_html(str(path), include_plotlyjs=True, full_html=True)
