@@ -11,6 +11,7 @@
                     (search.results.confirmation)
     confirm/trials/ID.json  one record per confirmation trial (a TrialRecord: its params hold its seed)
     confirm/ray/    Ray's experiment folder of the confirmation trials (their checkpoints)
+    report.html     ``search report``: the study report (search.report), one self-contained page
     rungs/mo_asha.json  MO-ASHA's rungs: every rung result and decision (search.tune.schedulers); in a
                     folder: Ray copies the top-level .json/.pkl files of its experiment folder to its
                     staging folder on resume and back at every snapshot, which would undo the writes
@@ -37,6 +38,7 @@ RUNGS_FILE = "rungs/mo_asha.json"
 CONFIRM_DIR = "confirm"  # ``search confirm``'s folder: laid out as a run folder (its trials/ are its records)
 CONFIRMATION_FILE = f"{CONFIRM_DIR}/confirmation.json"
 CONFIRM_RAY_NAME = "ray"  # Ray's experiment folder in it
+REPORT_FILE = "report.html"  # ``search report``'s page (``--output`` writes it elsewhere)
 DEFAULT_STORAGE = "runs"  # storage.path's default: where `search pareto NAME` looks first
 _CHECKPOINT = re.compile(r"^checkpoint_(\d+)$")
 
@@ -86,6 +88,10 @@ def confirmation_file(run_folder: str | os.PathLike) -> Path:
 def confirm_dir(run_folder: str | os.PathLike) -> Path:
     """``confirm/``: its ``trials/`` holds the confirmation trials' records (``trials_dir(confirm_dir(f))``)."""
     return Path(run_folder) / CONFIRM_DIR
+
+
+def report_file(run_folder: str | os.PathLike) -> Path:
+    return Path(run_folder) / REPORT_FILE
 
 
 def is_run_folder(path: str | os.PathLike) -> bool:
