@@ -1,18 +1,30 @@
 """Training augmentations on batches of images (float (B, 3, H, W) in [0, 1]), before normalisation.
 
-Kept small and on tensors (no PIL round trip), so they cost little on CPU:
+The operations are torchvision's (``torchvision.transforms.v2.functional`` kernels, on tensors, no PIL
+round trip); their parameters are drawn per image from the batch's ``torch.Generator``, so that a
+resumed trial draws the same augmentation:
 
 - ``none``: the images as they are.
-- ``flip``: a random horizontal flip per image.
-- ``randaug_lite``: flip, a random translation of up to 1/8 of the side (reflect padding and a crop),
-  and a random brightness and contrast change per image (factors in [0.8, 1.2]).
+- ``flip``: a random horizontal flip per image (probability 1/2, as ``v2.RandomHorizontalFlip``).
+- ``randaug_lite``: flip, a random translation of up to 1/8 of the side (reflect padding and a random
+  crop, as ``v2.RandomCrop(size, padding=side // 8, padding_mode="reflect")``), and a random
+  brightness and contrast change per image (as ``v2.ColorJitter(brightness=0.2, contrast=0.2)``:
+  factors uniform in [0.8, 1.2], the two applied in a random order, each clamped to [0, 1]).
+
+Why kernels and not the ``v2`` transform objects: a ``v2`` transform called on a batch draws one set
+of parameters for the whole batch, and calling it image by image costs about 4x more than the kernels
+(mostly its dispatch; see the Augmentation section of docs/benchmarks.md). So the parameters are
+drawn here, for the whole batch at once, and the kernels run on the whole batch where the operation
+has no per-image parameter (the reflect padding) or where the images can be grouped by it (the flip),
+image by image otherwise (the crop and the colour change take scalar parameters).
 
 They deliberately avoid the corruptions of the test set (noise, blur, weather), which would leak the
 judging set into training.
 
 - a timm RandAugment string such as ``rand-m9-mstd0.5-inc1`` (the published FAN and TAP/ADL
-  recipes): timm's own ``rand_augment_transform``, applied image by image (it works on PIL images),
-  seeded from the batch's generator so that a resumed trial draws the same operations.
+  recipes): timm's own ``rand_augment_transform``, applied image by image (it works on PIL images;
+  ``v2.RandAugment`` has other operations and magnitudes, so it is not the published recipe), seeded
+  from the batch's generator.
 """
 
 from __future__ import annotations
@@ -22,8 +34,11 @@ from functools import cache
 
 import numpy as np
 import torch
+from torchvision.transforms.v2 import functional as F
 
 from search.space.schema import AUGMENTATIONS, is_rand_augment
+
+JITTER = (0.8, 1.2)  # brightness and contrast factors: v2.ColorJitter(brightness=0.2, contrast=0.2)
 
 
 def augment(images: torch.Tensor, name: str, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -35,34 +50,40 @@ def augment(images: torch.Tensor, name: str, generator: torch.Generator | None =
                          f"(rand-m9-mstd0.5-inc1), got {name!r}")
     if name == "none":
         return images
-    images = _flip(images, generator)
+    images = flip(images, generator)
     if name == "randaug_lite":
-        images = _translate(images, generator)
-        images = _brightness_contrast(images, generator)
+        images = crop_and_jitter(images, generator)
     return images
 
 
-def _flip(images: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-    b = images.shape[0]
-    flip = torch.rand(b, generator=generator) < 0.5  # (B,)
-    return torch.where(flip.view(b, 1, 1, 1).to(images.device), images.flip(-1), images)
+def flip(images: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Each image flipped left-right with probability 1/2; the kernel runs once, on the chosen ones."""
+    chosen = (torch.rand(images.shape[0], generator=generator) < 0.5).to(images.device)  # (B,)
+    out = images.clone()
+    out[chosen] = F.horizontal_flip(images[chosen])
+    return out
 
 
-def _translate(images: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+def crop_and_jitter(images: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """A random translation (reflect padding of side // 8, then a crop) and a brightness and contrast
+    change, each image with its own offsets, factors and order."""
     b, _, h, w = images.shape
     pad = max(1, min(h, w) // 8)
-    padded = torch.nn.functional.pad(images, (pad, pad, pad, pad), mode="reflect")  # (B, C, H+2p, W+2p)
-    dy = torch.randint(0, 2 * pad + 1, (b,), generator=generator).tolist()
-    dx = torch.randint(0, 2 * pad + 1, (b,), generator=generator).tolist()
-    return torch.stack([padded[i, :, dy[i] : dy[i] + h, dx[i] : dx[i] + w] for i in range(b)])
-
-
-def _brightness_contrast(images: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-    b = images.shape[0]
-    bright = (0.8 + 0.4 * torch.rand(b, 1, 1, 1, generator=generator)).to(images)  # per image
-    contrast = (0.8 + 0.4 * torch.rand(b, 1, 1, 1, generator=generator)).to(images)
-    mean = images.mean(dim=(1, 2, 3), keepdim=True)  # (B, 1, 1, 1)
-    return ((images - mean) * contrast + mean * bright).clamp(0.0, 1.0)
+    padded = F.pad(images, [pad], padding_mode="reflect")  # (B, C, H + 2 pad, W + 2 pad), the whole batch
+    tops = torch.randint(0, 2 * pad + 1, (b,), generator=generator).tolist()
+    lefts = torch.randint(0, 2 * pad + 1, (b,), generator=generator).tolist()
+    brightness = torch.empty(b).uniform_(*JITTER, generator=generator).tolist()
+    contrast = torch.empty(b).uniform_(*JITTER, generator=generator).tolist()
+    contrast_first = (torch.rand(b, generator=generator) < 0.5).tolist()  # ColorJitter's random order
+    out = []
+    for i in range(b):
+        img = F.crop(padded[i], tops[i], lefts[i], h, w)  # (C, H, W)
+        if contrast_first[i]:
+            img = F.adjust_brightness(F.adjust_contrast(img, contrast[i]), brightness[i])
+        else:
+            img = F.adjust_contrast(F.adjust_brightness(img, brightness[i]), contrast[i])
+        out.append(img)
+    return torch.stack(out)
 
 
 @cache
@@ -75,15 +96,13 @@ def rand_augment(config: str):
 
 
 def _rand_augment(images: torch.Tensor, config: str, generator: torch.Generator | None) -> torch.Tensor:
-    from torchvision.transforms.v2.functional import pil_to_tensor, to_pil_image
-
     transform = rand_augment(config)
     seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator))
     state, np_state = random.getstate(), np.random.get_state()
     random.seed(seed)  # timm's RandAugment draws its operations from NumPy, their magnitudes from random
     np.random.seed(seed)
     try:
-        out = [pil_to_tensor(transform(to_pil_image((img * 255).round().to(torch.uint8)))) for img in images.cpu()]
+        out = [F.pil_to_tensor(transform(F.to_pil_image((img * 255).round().to(torch.uint8)))) for img in images.cpu()]
     finally:
         random.setstate(state)
         np.random.set_state(np_state)
