@@ -24,7 +24,8 @@ judging set into training.
 - a timm RandAugment string such as ``rand-m9-mstd0.5-inc1`` (the published FAN and TAP/ADL
   recipes): timm's own ``rand_augment_transform``, applied image by image (it works on PIL images;
   ``v2.RandAugment`` has other operations and magnitudes, so it is not the published recipe), seeded
-  from the batch's generator.
+  from the batch's generator. One repair: where it posterizes to 0 bits (Pillow 13 raises for that),
+  the image turns black, as on the Pillow versions the recipes were published with.
 """
 
 from __future__ import annotations
@@ -90,9 +91,22 @@ def crop_and_jitter(images: torch.Tensor, generator: torch.Generator | None = No
 def rand_augment(config: str):
     """timm's RandAugment for ``config`` (its hparams as timm's create_transform sets them)."""
     from timm.data import IMAGENET_DEFAULT_MEAN
-    from timm.data.auto_augment import rand_augment_transform
+    from timm.data.auto_augment import posterize, rand_augment_transform
 
-    return rand_augment_transform(config, {"img_mean": tuple(round(255 * m) for m in IMAGENET_DEFAULT_MEAN)})
+    transform = rand_augment_transform(config, {"img_mean": tuple(round(255 * m) for m in IMAGENET_DEFAULT_MEAN)})
+    for op in transform.ops:
+        if op.aug_fn is posterize:
+            op.aug_fn = _posterize
+    return transform
+
+
+def _posterize(img, bits_to_keep: int, **kwargs):
+    """timm's posterize, with 0 bits kept giving a black image as it did on Pillow < 13 (Pillow 13 raises
+    for 0 bits, which timm's Posterize levels below 2.5 and PosterizeIncreasing at 10 ask for)."""
+    from PIL import Image
+    from timm.data.auto_augment import posterize
+
+    return Image.new(img.mode, img.size) if bits_to_keep <= 0 else posterize(img, bits_to_keep, **kwargs)
 
 
 def _rand_augment(images: torch.Tensor, config: str, generator: torch.Generator | None) -> torch.Tensor:

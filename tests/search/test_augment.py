@@ -84,3 +84,19 @@ def test_the_same_generator_seed_draws_the_same_batch_and_another_seed_another(d
 def test_successive_batches_of_one_generator_differ(digits):
     g = _seeded(3)
     assert not torch.equal(augment(digits, "randaug_lite", g), augment(digits, "randaug_lite", g))
+
+
+def test_timm_rand_augment_posterizing_to_no_bits_gives_black_images_instead_of_raising(digits):
+    from torchvision.transforms.v2.functional import to_pil_image
+
+    from search.trial.augment import rand_augment
+
+    # m10 without noise: PosterizeIncreasing always keeps 0 bits, which Pillow 13 refuses; three
+    # operations of 15 per image: about 1 image in 10 draws it.
+    for seed in range(3):
+        out = augment(digits.repeat(2, 1, 1, 1), "rand-m10-n3-inc1", _seeded(seed))
+        assert out.shape == (64, 3, 16, 16)
+    op = next(op for op in rand_augment("rand-m10-inc1").ops if op.name == "PosterizeIncreasing")
+    img = to_pil_image(digits[0])
+    assert max(op.aug_fn(img, 0, **op.kwargs).getextrema())[1] == 0  # every pixel black
+    assert op.aug_fn(img, 4, **op.kwargs).getextrema() != (0, 0)
