@@ -27,6 +27,7 @@ COMMAND_MODULES = (
     "sync",
     "export",
     "confirm",
+    "report",
 )
 
 
