@@ -15,7 +15,7 @@ Why kernels and not the ``v2`` transform objects: a ``v2`` transform called on a
 of parameters for the whole batch, and calling it image by image costs about 4x more than the kernels
 (mostly its dispatch; see the Augmentation section of docs/benchmarks.md). So the parameters are
 drawn here, for the whole batch at once, and the kernels run on the whole batch where the operation
-has no per-image parameter (the reflect padding) or where the images can be grouped by it (the flip),
+has no per-image parameter (the reflect padding, the flip, whose result is then chosen per image),
 image by image otherwise (the crop and the colour change take scalar parameters).
 
 They deliberately avoid the corruptions of the test set (noise, blur, weather), which would leak the
@@ -58,11 +58,10 @@ def augment(images: torch.Tensor, name: str, generator: torch.Generator | None =
 
 
 def flip(images: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Each image flipped left-right with probability 1/2; the kernel runs once, on the chosen ones."""
-    chosen = (torch.rand(images.shape[0], generator=generator) < 0.5).to(images.device)  # (B,)
-    out = images.clone()
-    out[chosen] = F.horizontal_flip(images[chosen])
-    return out
+    """Each image flipped left-right with probability 1/2 (the kernel runs once, on the whole batch)."""
+    b = images.shape[0]
+    chosen = (torch.rand(b, generator=generator) < 0.5).to(images.device)  # (B,)
+    return torch.where(chosen.view(b, 1, 1, 1), F.horizontal_flip(images), images)
 
 
 def crop_and_jitter(images: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
