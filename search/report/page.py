@@ -198,12 +198,14 @@ def _errors(study: Study) -> str:
     full = go.Figure(go.Heatmap(z=grid.flat(), x=columns, y=grid.members, colorscale="Reds", colorbar=dict(title="error %"),
                                 hovertemplate="%{y}<br>%{x}: %{z:.4g} %<extra></extra>"))
     full.update_layout(title="Error (%) of each front member per corruption and severity", template="plotly_white",
-                       height=220 + 34 * len(grid.members), xaxis=dict(tickangle=-60, tickfont=dict(size=9)))
+                       height=220 + 34 * len(grid.members), xaxis=dict(tickangle=-60, tickfont=dict(size=9)),
+                       yaxis=dict(type="category"))  # a trial id of digits only stays a name
     mean = go.Figure(go.Heatmap(z=grid.by_corruption(), x=grid.corruptions, y=grid.members, colorscale="Reds",
                                 colorbar=dict(title="error %"), texttemplate="%{z:.1f}",
                                 hovertemplate="%{y}<br>%{x}: %{z:.4g} % (mean over severities)<extra></extra>"))
     mean.update_layout(title=f"Mean error (%) over severities {', '.join(map(str, grid.severities))}",
-                       template="plotly_white", height=200 + 34 * len(grid.members), xaxis=dict(tickangle=-45))
+                       template="plotly_white", height=200 + 34 * len(grid.members), xaxis=dict(tickangle=-45),
+                       yaxis=dict(type="category"))
     return _figure(full, "fig-errors") + _figure(mean, "fig-errors-by-corruption")
 
 
@@ -231,7 +233,7 @@ def _confirmation(study: Study) -> str:
         return (f'<p id="confirmation-status">Not confirmed yet: <code>search confirm {_esc(study.space_name)} '
                 "--seeds 3</code> retrains the front's members with new seeds; this section then shows which survive.</p>")
     survivors = set(conf.survivors())
-    params = sorted({k for m in conf.members for k in m.params if k in study.searched}) or sorted({k for m in conf.members for k in m.params})
+    params = [k for k in study.searched if any(k in m.params for m in conf.members)]
     header = ["trial", "survives", *[f"{m} search → confirmed" for m, _ in conf.objectives], "seeds", *params]
     rows = []
     for member in conf.members:

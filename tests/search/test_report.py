@@ -197,6 +197,9 @@ def test_search_report_on_a_scripted_folder_without_mlflow(scripted, capsys):
     assert re.search(r"<script\s[^>]*src=", text) is None and "plotly.js" in text  # inlined: opens offline
     assert 'id="confirmation-table"' in text and ">yes</td>" in text and (">no</td>" in text) == (len(front) > 1)
     assert "head_diversity</b>: not measured in this search" in text
+    fan = re.search(r'<td class=num data-param="mixer" data-level="fan" data-metric="clean_accuracy" '
+                    r'data-value="([^"]+)">\+0\.05</td>(.*?)</tr>', text)
+    assert fan and float(fan[1]) == pytest.approx(0.05) and "matched (4 groups)" in fan[2] and ">better<" in fan[2]
     survivors = read_confirmation(scripted).survivors()
     assert survivors == [front[0]]
 
@@ -269,6 +272,12 @@ def test_search_report_of_a_real_search_renders_in_chromium_with_the_records_num
     space, result = run_tiny_search(tmp_path, "reported", TINY)
     folder = result.run_folder
     records = load_records(folder)
+    objectives = [(m, d) for m, d in space.objectives]
+    study = build_study(folder, space, records)
+    front = {p.trial_id: p for p in study.front}
+    assert front
+    confirmation = confirmation_of(records, list(front))  # as search confirm would leave it
+    confirmation.save(folder)
     capsys.readouterr()
     assert main(["report", str(folder)]) == 0
     out = capsys.readouterr().out.splitlines()
@@ -280,10 +289,6 @@ def test_search_report_of_a_real_search_renders_in_chromium_with_the_records_num
     assert out[1] == f"logged to MLflow: parent run {parent.info.run_id}, artifact report/report.html"
     assert [a.path for a in client.list_artifacts(parent.info.run_id, "report")] == ["report/report.html"]
 
-    objectives = [(m, d) for m, d in space.objectives]
-    study = build_study(folder, space, records)
-    front = {p.trial_id: p for p in study.front}
-    assert front
     errors: list[str] = []
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=_chromium(), headless=True, args=CHROMIUM_ARGS)
@@ -304,6 +309,8 @@ def test_search_report_of_a_real_search_renders_in_chromium_with_the_records_num
             columns = tab.evaluate("document.getElementById('fig-errors').data[0].x")
             cell = tab.evaluate("document.getElementById('fig-errors').data[0].z[0][1]")
             front_trace = tab.evaluate("document.getElementById('fig-front').data.find(t => t.name === 'Pareto front').x")
+            survives = tab.evaluate("""[...document.querySelectorAll('#confirmation-table tbody tr')]
+                .map(tr => [tr.cells[0].innerText, tr.cells[1].innerText])""")
             tab.screenshot(path=str(tmp_path / "report.png"), full_page=False)
         finally:
             browser.close()
@@ -314,5 +321,7 @@ def test_search_report_of_a_real_search_renders_in_chromium_with_the_records_num
     for trial, metric, value, text in shown:
         assert float(value) == by_id[trial].final[metric] and text == f"{by_id[trial].final[metric]:.4g}"
     assert sorted(front_trace) == sorted(by_id[t].final[objectives[0][0]] for t in front)
+    assert survives == [[m.trial_id, "yes" if m.trial_id in confirmation.survivors() else "no"]
+                        for m in confirmation.members]
     corruption, severity = columns[1].rsplit(" s", 1)
     assert math.isclose(cell, by_id[members[0]].final[f"error/{corruption}/{severity}"])
