@@ -58,7 +58,11 @@ def run(args: argparse.Namespace) -> int:
     )
     from search.report import write_page
 
-    path = write_page(study, Path(args.output) if args.output else run_folder.report_file(folder)).resolve()
+    target = Path(args.output) if args.output else run_folder.report_file(folder)
+    try:
+        path = write_page(study, target).resolve()
+    except OSError as err:
+        raise UserError(f"{target}: cannot write the report there ({err.strerror or err}); pass --output PATH") from None
     print(path)
     _log_to_parent(folder, str(space.name), state.search_id if state else None, path, args.tracking_uri, args.run)
     return 0

@@ -231,6 +231,12 @@ def test_search_report_rejects_what_is_not_a_search(tmp_path, capsys, monkeypatc
     (tmp_path / "runs" / "broken" / "trials" / "x.json").write_text(json.dumps({"trial_id": "x", "colour": 1}))
     assert main(["report", "broken"]) == 2
     assert "unknown TrialRecord keys ['colour']" in capsys.readouterr().err
+    (tmp_path / "runs" / "broken" / "trials" / "x.json").unlink()
+    (tmp_path / "file").write_text("")
+    assert main(["report", "broken", "--output", str(tmp_path / "file" / "page.html")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"search report: error: {tmp_path / 'file' / 'page.html'}: cannot write the report there (")
+    assert err.endswith("); pass --output PATH") and "Traceback" not in err
 
 
 # ---- a real search, its report logged to MLflow and opened in Chromium ------------------------------------
