@@ -92,6 +92,7 @@ def read_front(experiment: str, tracking_uri: str | None = None, parent_run_id: 
     children = runs.search_all(
         client, exp.experiment_id, f"tags.`{MLFLOW_PARENT_RUN_ID}` = '{parent.info.run_id}'"
     )
+    children = [c for c in children if c.data.tags.get(runs.ROLE) == "trial"]  # not `search confirm`'s retrainings
     keys = sorted({k for c in children for k in c.data.params})
     varied = [k for k in keys if len({c.data.params.get(k) for c in children}) > 1]
     table = FrontTable(name, parent.info.run_id, objectives, varied,
