@@ -234,7 +234,7 @@ def _confirmation(study: Study) -> str:
                 "--seeds 3</code> retrains the front's members with new seeds; this section then shows which survive.</p>")
     survivors = set(conf.survivors())
     params = [k for k in study.searched if any(k in m.params for m in conf.members)]
-    header = ["trial", "survives", *[f"{m} search → confirmed" for m, _ in conf.objectives], "seeds", *params]
+    header = ["trial", "survives", *[f"{m} search → confirmed" for m, _ in conf.objectives], "seeds done", *params]
     rows = []
     for member in conf.members:
         cells = [_td(member.trial_id),
@@ -246,7 +246,7 @@ def _confirmation(study: Study) -> str:
             cells.append(_td(f"{fmt(member.search_values[i])} → {fmt(mean)}{spread}", True, trial=member.trial_id,
                              metric=metric))
         ok = sum(all(v is not None for v in r.values) for r in member.runs)
-        cells.append(_td(f"{ok} of {len(member.runs)}", True))
+        cells.append(_td(f"{ok} of {len(conf.seeds)}", True))  # a seed not run yet (interrupted) counts as missing
         cells += [_td(_param(member.params.get(k))) for k in params]
         rows.append(cells)
     return (f'<p class="note">Each front member retrained with seeds {_esc(", ".join(map(str, conf.seeds)))}: the '
