@@ -21,7 +21,7 @@ from search.results.confirmation import read_confirmation
 from search.results.front import rank_trials, sort_points
 from search.results.records import TrialRecord, load_records
 from search.results.run_folder import confirm_dir, confirmation_file, space_copy
-from search.tracking import runs
+from search.tracking import read_front, runs
 from search.tracking.confirm_runs import CONFIRM_OF, CONFIRM_ROLE, CONFIRM_SEED, CONFIRM_TRIAL_ID
 from search.tracking.run_names import trial_run_name
 from search.tracking.state import TrackingState
@@ -126,8 +126,10 @@ def test_each_retraining_is_a_child_run_of_the_search_and_the_means_are_on_the_p
             assert child.info.status == "FINISHED" and "trial_id" not in child.data.tags
             assert child.data.params["seed"] == str(run.seed)
             assert child.data.metrics["clean_accuracy"] == pytest.approx(run.values[0])
-    # The search's own trials are untouched: `search pareto` still reads the same front.
-    assert sorted(r["trial_id"] for r in cli_front(result.run_folder)) == sorted(_front_ids(result.records, space.objectives))
+    # The search's own trials are untouched: `search pareto` reads the same front, with the same columns.
+    front = read_front(str(result.run_folder))
+    assert sorted(r["trial_id"] for r in front.rows) == sorted(_front_ids(result.records, space.objectives))
+    assert "seed" not in front.params  # the retrainings' seeds are not a searched parameter
     metrics = client.get_run(parent.info.run_id).data.metrics
     for member in confirmation.members:
         for i, (metric, _) in enumerate(space.objectives):
@@ -135,12 +137,6 @@ def test_each_retraining_is_a_child_run_of_the_search_and_the_means_are_on_the_p
             assert metrics[f"confirm/{member.trial_id}/{metric}_std"] == pytest.approx(member.std(i))
         assert metrics[f"confirm/{member.trial_id}/survives"] == float(member.trial_id in confirmation.survivors())
     assert "confirm/confirmation.json" in {a.path for a in client.list_artifacts(parent.info.run_id, "confirm")}
-
-
-def cli_front(run_folder):
-    from search.tracking import read_front
-
-    return read_front(str(run_folder)).rows
 
 
 def test_running_it_again_trains_nothing_and_keeps_the_file(confirmed, capsys):
