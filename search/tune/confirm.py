@@ -291,7 +291,7 @@ def _train(space: Any, run_folder: Path, todo: list[Job], tracker: Any, address:
                 ),
                 run_config=tune.RunConfig(
                     name=CONFIRM_RAY_NAME,
-                    storage_path=str(confirm_dir(run_folder)),
+                    storage_path=_ray_storage(space, run_folder),
                     failure_config=tune.FailureConfig(max_failures=space.search.max_failures),
                     checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
                     callbacks=callbacks,
@@ -307,3 +307,11 @@ def _train(space: Any, run_folder: Path, todo: list[Job], tracker: Any, address:
     finally:
         if started:
             _stop_ray()
+
+
+def _ray_storage(space: Any, run_folder: Path) -> str:
+    """Where Ray keeps the confirmation trials' checkpoints: beside the search's, in its storage URI
+    (every node of a cluster writes there), else in the run folder's ``confirm/``."""
+    if space.storage_is_uri:
+        return f"{space.experiment_path}/{confirm_dir(run_folder).name}"
+    return str(confirm_dir(run_folder))

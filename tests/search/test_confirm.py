@@ -243,3 +243,17 @@ def test_a_member_whose_seed_failed_has_no_value_there():
     assert confirmed_member.mean(0) == 80.0 and confirmed_member.std(0) is None
     assert confirmed_member.params == {"lr": 0.1} and confirmation.survivors() == ["m"]
     assert json.loads(json.dumps(confirmation.to_dict()))["members"][0]["runs"][1]["values"] == [None, None]
+
+
+def test_a_search_stored_at_a_uri_keeps_the_confirmation_checkpoints_there(tmp_path):
+    import yaml
+
+    from search.space import parse_space
+    from search.tune.confirm import _ray_storage
+
+    document = {"name": "remote", "data": {"dataset": "digits"}, "model": {"mixer": {"choice": ["mlp", "se"]}},
+                "storage": {"path": "s3://bucket/runs", "local": str(tmp_path)}}
+    space = parse_space(yaml.safe_load(yaml.safe_dump(document)), source="remote.yaml")
+    assert _ray_storage(space, space.run_folder) == "s3://bucket/runs/remote/confirm"
+    local = parse_space({**document, "storage": str(tmp_path / "runs")}, source="local.yaml")
+    assert _ray_storage(local, tmp_path / "moved") == str(tmp_path / "moved" / "confirm")
