@@ -1,8 +1,9 @@
 """Training augmentations on batches of images (float (B, 3, H, W) in [0, 1]), before normalisation.
 
-The operations are torchvision's (``torchvision.transforms.v2.functional`` kernels, on tensors, no PIL
-round trip); their parameters are drawn per image from the batch's ``torch.Generator``, so that a
-resumed trial draws the same augmentation:
+The operations are torchvision's: the tensor kernels of ``torchvision.transforms.v2.functional`` (such
+as ``horizontal_flip_image``), called directly since the batches are plain tensors, with no PIL round
+trip. Their parameters are drawn per image from the batch's ``torch.Generator`` (torch's global
+generator is left alone), so that a resumed trial draws the same augmentation:
 
 - ``none``: the images as they are.
 - ``flip``: a random horizontal flip per image (probability 1/2, as ``v2.RandomHorizontalFlip``).
@@ -12,8 +13,8 @@ resumed trial draws the same augmentation:
   factors uniform in [0.8, 1.2], the two applied in a random order, each clamped to [0, 1]).
 
 Why kernels and not the ``v2`` transform objects: a ``v2`` transform called on a batch draws one set
-of parameters for the whole batch, and calling it image by image costs about 4x more than the kernels
-(mostly its dispatch; see the Augmentation section of docs/benchmarks.md). So the parameters are
+of parameters for the whole batch, and calling it image by image costs several times more than the
+kernels (mostly its dispatch; see the Augmentation section of docs/benchmarks.md). So the parameters are
 drawn here, for the whole batch at once, and the kernels run on the whole batch where the operation
 has no per-image parameter (the reflect padding, the flip, whose result is then chosen per image),
 image by image otherwise (the crop and the colour change take scalar parameters).
@@ -61,7 +62,7 @@ def flip(images: torch.Tensor, generator: torch.Generator | None = None) -> torc
     """Each image flipped left-right with probability 1/2 (the kernel runs once, on the whole batch)."""
     b = images.shape[0]
     chosen = (torch.rand(b, generator=generator) < 0.5).to(images.device)  # (B,)
-    return torch.where(chosen.view(b, 1, 1, 1), F.horizontal_flip(images), images)
+    return torch.where(chosen.view(b, 1, 1, 1), F.horizontal_flip_image(images), images)
 
 
 def crop_and_jitter(images: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -69,7 +70,7 @@ def crop_and_jitter(images: torch.Tensor, generator: torch.Generator | None = No
     change, each image with its own offsets, factors and order."""
     b, _, h, w = images.shape
     pad = max(1, min(h, w) // 8)
-    padded = F.pad(images, [pad], padding_mode="reflect")  # (B, C, H + 2 pad, W + 2 pad), the whole batch
+    padded = F.pad_image(images, [pad], padding_mode="reflect")  # (B, C, H + 2 pad, W + 2 pad), the whole batch
     tops = torch.randint(0, 2 * pad + 1, (b,), generator=generator).tolist()
     lefts = torch.randint(0, 2 * pad + 1, (b,), generator=generator).tolist()
     brightness = torch.empty(b).uniform_(*JITTER, generator=generator).tolist()
@@ -77,11 +78,11 @@ def crop_and_jitter(images: torch.Tensor, generator: torch.Generator | None = No
     contrast_first = (torch.rand(b, generator=generator) < 0.5).tolist()  # ColorJitter's random order
     out = []
     for i in range(b):
-        img = F.crop(padded[i], tops[i], lefts[i], h, w)  # (C, H, W)
+        img = F.crop_image(padded[i], tops[i], lefts[i], h, w)  # (C, H, W)
         if contrast_first[i]:
-            img = F.adjust_brightness(F.adjust_contrast(img, contrast[i]), brightness[i])
+            img = F.adjust_brightness_image(F.adjust_contrast_image(img, contrast[i]), brightness[i])
         else:
-            img = F.adjust_contrast(F.adjust_brightness(img, brightness[i]), contrast[i])
+            img = F.adjust_contrast_image(F.adjust_brightness_image(img, brightness[i]), contrast[i])
         out.append(img)
     return torch.stack(out)
 
