@@ -61,18 +61,19 @@ model:
   patch_size: 4
   embed_dim: {embed_dim}
   depth: {depth}
-  num_heads: {{choice: [2, 4]}}
+  num_heads: 2
   mlp_ratio: 2.0
-  mixer: {{choice: [mlp, se, xca, fan]}}
+  mixer: {{choice: [mlp, fan]}}
   tap: {{choice: [false, true]}}
 train:
   epochs: {epochs}
-  batch_size: 64
-  lr: {{choice: [1.0e-4, 3.0e-4, 1.0e-3, 3.0e-3, 1.0e-2]}}
+  batch_size: 32
+  lr: {{choice: [1.0e-3, 3.0e-3]}}
   weight_decay: 0.05
   scheduler: cosine
   adl_weight: {{choice: [0.0, 1.0]}}
-  augmentation: none
+  augmentation: {{choice: [none, rand-m9-mstd0.5-inc1]}}
+  random_erasing: {{choice: [0.0, 0.5]}}
 eval: {{corruptions: benchmark, severities: [{severities}], subset: {eval_subset}, rung_subset: {rung_subset}, cache_dir: {cache}}}
 objectives: [{{metric: clean_accuracy, direction: max}}, {{metric: mce, direction: min}}]
 search: {{sampler: {sampler}, num_trials: {trials}, concurrency: {concurrency}, seed: {seed}, n_startup_trials: {startup}{scheduler}}}
@@ -82,7 +83,7 @@ storage: {storage}
 
 
 def _space_text(args: argparse.Namespace, name: str, sampler: str, scheduler: str | None, seed: int, root: Path) -> str:
-    trials = args.scheduled_trials if scheduler and args.scheduled_trials else args.trials
+    trials = args.scheduled_trials if scheduler else args.trials
     sched = (f", scheduler: {{type: {scheduler}, grace_period: {args.grace_period}, "
              f"reduction_factor: {args.reduction_factor}}}") if scheduler else ""
     return textwrap.dedent(SPACE.format(
@@ -124,6 +125,7 @@ def _rung_share(records) -> tuple[float, float, float | None]:
 
 def run_one(args, name: str, sampler: str, scheduler: str | None, seed: int, root: Path) -> dict:
     """One search; its finished points with the seconds (from its start) they were judged at."""
+    from search.results.pareto import pareto_ranks
     from search.results.records import load_records
     from search.results.rung_truth import rung_correlations
     from search.space import load_space
@@ -142,12 +144,13 @@ def run_one(args, name: str, sampler: str, scheduler: str | None, seed: int, roo
                     for r in records if r.status == "finished" and r.full_budget and r.trial_id in ends)
     rung, own, per_full = _rung_share(records)
     correlations = rung_correlations(records, OBJECTIVES, scheduler_rung_epochs(space))
+    front = sum(r == 1 for r in pareto_ranks([p for _, p in points], [d for _, d in OBJECTIVES])) if points else 0
     print(f"  {name} seed {seed}: {result.wall_time_s:.0f} s, {len(points)} full-budget trials, "
           f"{sum(r.status == 'stopped' for r in records)} stopped, {sum(r.status == 'failed' for r in records)} failed",
           flush=True)
     return {
         "config": name, "seed": seed, "wall_s": result.wall_time_s, "points": points,
-        "trials": len(records), "stopped": sum(r.status == "stopped" for r in records),
+        "trials": len(records), "front_size": front, "stopped": sum(r.status == "stopped" for r in records),
         "failed": sum(r.status == "failed" for r in records),
         "rung_s": rung, "own_s": own, "rung_share": rung / own if own else 0.0, "rung_share_full": per_full,
         "correlations": [c.to_dict() for c in correlations],
@@ -170,6 +173,9 @@ def _first(curve, target: float) -> float | None:
 
 
 def summarise(runs: list[dict]) -> dict:
+    """Per seed and search: the figures at the common budget ``T`` (the time of ``random``'s last
+    full-budget trial, the same seed): hypervolume at ``T`` and at ``T / 2``, the time to reach
+    ``random``'s final hypervolume; and the hypervolume at the search's own end."""
     from search.results.pareto import default_reference
 
     everything = [p for run in runs for _, p in run["points"]]
@@ -178,41 +184,80 @@ def summarise(runs: list[dict]) -> dict:
     for seed in sorted({r["seed"] for r in runs}):
         by = {r["config"]: r for r in runs if r["seed"] == seed}
         curves = {c: _curve(r["points"], reference) for c, r in by.items()}
-        base = by.get("random")
-        target = curves["random"][-1][1] if base and curves["random"] else None
-        t_random = curves["random"][-1][0] if base and curves["random"] else None
+        base = curves.get("random") or None
+        target, budget = (base[-1][1], base[-1][0]) if base else (None, None)
         for c, r in by.items():
             curve = curves[c]
+            to_target = _first(curve, target) if target else None
             rows.append({
                 "config": c, "seed": seed, "final_hv": curve[-1][1] if curve else 0.0,
-                "time_to_random_hv_s": _first(curve, target) if target else None,
-                "hv_at_half_random_s": _at(curve, t_random / 2) if t_random else None,
+                "budget_s": budget, "hv_at_budget": _at(curve, budget) if budget else None,
+                "time_to_random_hv_s": to_target,
+                "time_to_random_hv_frac": to_target / budget if to_target is not None and budget else None,
+                "hv_at_half_random_s": _at(curve, budget / 2) if budget else None,
                 "last_trial_s": curve[-1][0] if curve else None, "wall_s": r["wall_s"],
+                "trials": r["trials"], "full_budget": len(r["points"]),
+                "full_budget_by_budget": sum(t <= budget for t, _ in r["points"]) if budget else None,
+                "front_size": r["front_size"],
                 "stopped": r["stopped"], "failed": r["failed"], "rung_share": r["rung_share"],
                 "rung_share_full": r["rung_share_full"],
                 "correlations": r["correlations"], "curve": curve,
             })
-    return {"reference": reference, "rows": rows}
+    return {"reference": reference, "rows": rows, "medians": _medians(rows)}
+
+
+def _medians(rows: list[dict]) -> dict:
+    """Median and range over seeds of each search's figures (``time to random's HV`` as a share of
+    ``T``; a seed that never reached it counts as infinitely late)."""
+    out = {}
+    for c in dict.fromkeys(r["config"] for r in rows):
+        rs = [r for r in rows if r["config"] == c]
+        fig = {}
+        for key in ("hv_at_budget", "hv_at_half_random_s", "final_hv", "time_to_random_hv_frac", "front_size",
+                    "full_budget_by_budget"):
+            vals = [math.inf if r[key] is None and key == "time_to_random_hv_frac" else r[key] for r in rs]
+            vals = [v for v in vals if v is not None]
+            fig[key] = {"median": statistics.median(vals), "min": min(vals), "max": max(vals)} if vals else None
+        fig["reached_half"] = sum(r["time_to_random_hv_frac"] is not None and r["time_to_random_hv_frac"] <= 0.5
+                                  for r in rs)
+        fig["seeds"] = len(rs)
+        out[c] = fig
+    for c, fig in out.items():  # the targets, seed by seed, against ASHA of the same seed
+        if c.startswith("mo_asha") and "asha" in out:
+            asha = {r["seed"]: r["hv_at_budget"] for r in rows if r["config"] == "asha"}
+            fig["above_asha"] = sum(r["hv_at_budget"] is not None and asha.get(r["seed"]) is not None
+                                    and r["hv_at_budget"] > asha[r["seed"]] for r in rows if r["config"] == c)
+    return out
+
+
+def _fmt(cell, spec: str = ".0f", scale: float = 1.0, unit: str = "") -> str:
+    if cell is None:
+        return "-"
+    f = lambda v: "never" if v == math.inf else format(v * scale, spec) + unit  # noqa: E731
+    return f(cell["median"]) if cell["min"] == cell["max"] else f"{f(cell['median'])} [{f(cell['min'])}, {f(cell['max'])}]"
 
 
 def print_summary(summary: dict) -> None:
     print(f"\nreference point (clean_accuracy, mce): {[round(v, 3) for v in summary['reference']]}")
-    head = f"{'config':<12} {'seed':>4} {'final HV':>10} {'t->random HV':>13} {'HV@half':>9} {'last trial':>10} " \
-           f"{'stopped':>7} {'rung share':>10} {'(full trial)':>12}"
+    head = (f"{'config':<12} {'seed':>4} {'T':>6} {'HV@T':>9} {'t->random HV':>13} {'HV@T/2':>9} {'own end HV':>10} "
+            f"{'trials':>6} {'full@T':>6} {'front':>5} {'stopped':>7} {'rung share':>10} {'(full trial)':>12}")
     print(head)
     print("-" * len(head))
     for r in summary["rows"]:
         t = "never" if r["time_to_random_hv_s"] is None else f"{r['time_to_random_hv_s']:.0f} s"
-        half = "-" if r["hv_at_half_random_s"] is None else f"{r['hv_at_half_random_s']:.1f}"
-        print(f"{r['config']:<12} {r['seed']:>4} {r['final_hv']:>10.1f} {t:>13} {half:>9} "
-              f"{(r['last_trial_s'] or 0):>8.0f} s {r['stopped']:>7} {100 * r['rung_share']:>9.1f} % "
+        f = lambda v, spec=".1f": "-" if v is None else format(v, spec)  # noqa: E731
+        print(f"{r['config']:<12} {r['seed']:>4} {f(r['budget_s'], '.0f'):>6} {f(r['hv_at_budget']):>9} {t:>13} "
+              f"{f(r['hv_at_half_random_s']):>9} {r['final_hv']:>10.1f} {r['trials']:>6} "
+              f"{f(r['full_budget_by_budget'], 'd'):>6} {r['front_size']:>5} {r['stopped']:>7} "
+              f"{100 * r['rung_share']:>9.1f} % "
               f"{'-' if r['rung_share_full'] is None else format(100 * r['rung_share_full'], '.1f') + ' %':>12}")
-    configs = list(dict.fromkeys(r["config"] for r in summary["rows"]))
-    if len({r["seed"] for r in summary["rows"]}) > 1:
-        print("means over seeds:")
-        for c in configs:
-            rs = [r for r in summary["rows"] if r["config"] == c]
-            print(f"  {c:<12} final HV {statistics.mean(r['final_hv'] for r in rs):.1f}")
+    print("\nmedian [min, max] over seeds, at the common budget T (random's time):")
+    for c, fig in summary["medians"].items():
+        extra = f"; HV@T above ASHA's in {fig['above_asha']} of {fig['seeds']} seeds" if "above_asha" in fig else ""
+        print(f"  {c:<12} HV@T {_fmt(fig['hv_at_budget'])}, HV@T/2 {_fmt(fig['hv_at_half_random_s'])}, "
+              f"time to random's HV {_fmt(fig['time_to_random_hv_frac'], '.0f', 100, ' %')} of T "
+              f"(<= 50 % in {fig['reached_half']} of {fig['seeds']} seeds), front {_fmt(fig['front_size'])} points"
+              f"{extra}")
     for r in summary["rows"]:
         if r["correlations"]:
             cells = ", ".join(f"epoch {c['epoch']} {c['metric']} "
@@ -227,18 +272,28 @@ def plot(summary: dict, png: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4.2))
-    for r in summary["rows"]:
-        if not r["curve"]:
-            continue
-        ts = [0.0] + [t for t, _ in r["curve"]]
-        hv = [0.0] + [h for _, h in r["curve"]]
-        ax.step(ts, hv, where="post", label=f"{r['config']} (seed {r['seed']})")
-    ax.set_xlabel("wall-clock seconds from the search's start")
-    ax.set_ylabel("hypervolume (clean accuracy x mCE)")
-    ax.set_title("Search efficiency on digits (issue 14)")
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
+    seeds = sorted({r["seed"] for r in summary["rows"]})
+    fig, axes = plt.subplots(1, len(seeds), figsize=(5.2 * len(seeds), 4.2), squeeze=False)
+    for ax, seed in zip(axes[0], seeds, strict=True):
+        rows = [r for r in summary["rows"] if r["seed"] == seed and r["curve"]]
+        budget = next((r["budget_s"] for r in rows if r["budget_s"]), None)
+        for r in rows:
+            ts = [0.0] + [t for t, _ in r["curve"]]
+            hv = [0.0] + [h for _, h in r["curve"]]
+            ax.step(ts, hv, where="post", label=r["config"])
+        if budget:
+            ax.axvline(budget, color="grey", ls="--", lw=0.8)
+            ax.axvline(budget / 2, color="grey", ls=":", lw=0.8)
+            ax.set_xlim(0, 1.15 * budget)
+        low = min((h for r in rows for _, h in r["curve"]), default=0.0)
+        high = max((h for r in rows for _, h in r["curve"]), default=1.0)
+        ax.set_ylim(low - 0.05 * (high - low + 1), high + 0.05 * (high - low + 1))
+        ax.set_title(f"seed {seed} (dashed: T, random's time; dotted: T / 2)", fontsize=9)
+        ax.set_xlabel("wall-clock seconds from the search's start")
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("hypervolume (clean accuracy x mCE)")
+    axes[0][0].legend(fontsize=8)
+    fig.suptitle("Search efficiency on digits (issue 14)")
     fig.tight_layout()
     fig.savefig(png, dpi=120)
 
@@ -281,26 +336,32 @@ def main() -> None:
     p.add_argument("--seeds", type=int, default=1)
     p.add_argument("--first-seed", type=int, default=0)
     p.add_argument("--scheduled-trials", type=int, default=None,
-                   help="trials of the searches with a scheduler (default: --trials); more trials in about "
-                        "the full-budget searches' time")
+                   help="trials of the searches with a scheduler (default: 3 x --trials, about the full-budget "
+                        "searches' wall time; the figures are read at that time T)")
     p.add_argument("--concurrency", type=int, default=2)
     p.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
     p.add_argument("--image-size", type=int, default=16)
     p.add_argument("--embed-dim", type=int, default=32)
     p.add_argument("--depth", type=int, default=2)
-    p.add_argument("--train-subset", type=int, default=800)
+    p.add_argument("--train-subset", type=int, default=1000)
     p.add_argument("--test-subset", type=int, default=300)
     p.add_argument("--eval-subset", type=int, default=100)
     p.add_argument("--severities", type=int, nargs="+", default=[1, 3, 5])
     p.add_argument("--rung-subset", type=int, default=None, help="eval.rung_subset (default: the schema's)")
     p.add_argument("--grace-period", type=int, default=1)
-    p.add_argument("--reduction-factor", type=float, default=2.0)
+    p.add_argument("--reduction-factor", type=float, default=3.0)
     p.add_argument("--quickstart-rf", type=float, default=3.0)
     p.add_argument("--rung-cost-only", action="store_true", help="part 2 only")
     p.add_argument("--skip-rung-cost", action="store_true", help="part 1 only")
     p.add_argument("--out", type=Path, default=None, help="write the figures as JSON")
     p.add_argument("--png", type=Path, default=REPO / "docs" / "bench_efficiency.png")
+    p.add_argument("--from-json", type=Path, nargs="+", default=None,
+                   help="run nothing: summarise and plot the searches of these --out files together")
     args = p.parse_args()
+    if args.from_json:
+        return from_json(args.from_json, args.png)
+    if args.scheduled_trials is None:
+        args.scheduled_trials = 3 * args.trials
     if args.rung_subset is None:
         from search.space.schema import EVAL
 
@@ -317,10 +378,18 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-efficiency-") as tmp:
         root = Path(tmp)
         if not args.rung_cost_only:
-            runs = [run_one(args, f"{c}_s{seed}", *CONFIGS[c], seed, root)
-                    for seed in range(args.first_seed, args.first_seed + args.seeds) for c in args.configs]
-            for run in runs:
-                run["config"] = run["config"].rsplit("_s", 1)[0]
+            # random first in each seed (its time is the budget T); the others in an order turned by
+            # one each seed, so that a drift of the other jobs' load does not always hit the same search
+            runs = []
+            for k, seed in enumerate(range(args.first_seed, args.first_seed + args.seeds)):
+                rest = [c for c in args.configs if c != "random"]
+                rest = rest[k % len(rest):] + rest[: k % len(rest)] if rest else []
+                order = (["random"] if "random" in args.configs else []) + rest
+                for c in order:
+                    runs.append(run_one(args, f"{c}_s{seed}", *CONFIGS[c], seed, root))
+                    runs[-1]["config"] = c
+                    report["runs"] = runs
+                    _write(args.out, report)  # what is measured survives a run cut short
             summary = summarise(runs)
             print_summary(summary)
             plot(summary, args.png)
@@ -329,9 +398,21 @@ def main() -> None:
         if not args.skip_rung_cost:
             report["rung_cost"] = rung_cost(args, root)
     ray.shutdown()
-    if args.out:
-        args.out.write_text(json.dumps(report, indent=2, default=lambda v: None if isinstance(v, float) and
-                                       not math.isfinite(v) else str(v)))
+    _write(args.out, report)
+
+
+def _write(path: Path | None, report: dict) -> None:
+    if path:
+        path.write_text(json.dumps(report, indent=2, default=str))
+
+
+def from_json(paths: list[Path], png: Path) -> None:
+    """Summarise the searches of earlier runs' ``--out`` files together (one reference point)."""
+    runs = [run for path in paths for run in json.loads(path.read_text())["runs"]]
+    summary = summarise(runs)
+    print_summary(summary)
+    plot(summary, png)
+    print(f"plot: {png}")
 
 
 if __name__ == "__main__":
