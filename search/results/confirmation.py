@@ -1,5 +1,5 @@
 """What ``search confirm`` found: the front's members retrained with new seeds, one JSON file per run
-folder (``confirm/confirmation.json``), read by the study report and ``search pareto``.
+folder (``confirm/confirmation.json``), read by the study report (``search report``).
 
 A member *survives* when the mean of its confirmed objective values is still non-dominated among the
 means of every confirmed member: the front, recomputed on what the new seeds measured. A member whose

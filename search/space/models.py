@@ -10,14 +10,18 @@ maps (``forward_with_attention``). This module answers those questions once per 
 - any other timm model is built once on PyTorch's ``meta`` device (no memory, no weights, a few
   milliseconds) with the keyword in question: timm passes unknown keywords to the model class,
   whose ``__init__`` refuses them with a ``TypeError`` naming the keyword.
+
+Every answer is kept on disk (:mod:`search.space.registry_cache`), so that checking a space file
+imports neither torch nor timm once the answers are known.
 """
 
 from __future__ import annotations
 
 import inspect
 import re
-from functools import cache
 from typing import Any
+
+from search.space.registry_cache import registry
 
 # The model keyword that a space field sets (the TAP fields together set the TAP keywords).
 FIELD_KWARG = {"tap": "tap_dilations", "tap_dilations": "tap_dilations", "tap_blocks": "tap_blocks"}
@@ -29,7 +33,7 @@ def kwarg_of(field: str) -> str:
     return FIELD_KWARG.get(field, field)
 
 
-@cache
+@registry
 def is_zoo(name: str) -> bool:
     """True for the zoo's models (RobustViT and its presets)."""
     import components
@@ -37,7 +41,7 @@ def is_zoo(name: str) -> bool:
     return name in components.PRESETS
 
 
-@cache
+@registry
 def zoo_defaults(name: str) -> dict[str, Any]:
     """Every keyword of a zoo model with the value it takes when the space leaves it unset."""
     import components
@@ -57,7 +61,7 @@ def _build_on_meta(name: str, kwargs: dict[str, Any]) -> Any:
         return timm.create_model(name, pretrained=False, **kwargs)
 
 
-@cache
+@registry
 def takes(name: str, kwarg: str) -> bool:
     """True when model ``name`` accepts the keyword ``kwarg``."""
     if is_zoo(name):
@@ -74,7 +78,7 @@ def takes(name: str, kwarg: str) -> bool:
     return True
 
 
-@cache
+@registry
 def exposes_attention(name: str) -> bool:
     """True when the model returns its attention maps (``forward_with_attention``), as ADL needs."""
     if is_zoo(name):

@@ -16,8 +16,9 @@ import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import cache
 from typing import Any
+
+from search.space.registry_cache import registry
 
 
 class Invalid(Exception):
@@ -217,8 +218,7 @@ NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 def attacks(value: Any) -> tuple[str, ...]:
     """A list of distinct adversarial attacks (``fgsm``, ``pgd``); empty: none."""
-    from evaluation.axes import ATTACKS
-
+    ATTACKS = attack_names()
     if not isinstance(value, (list, tuple)) or any(v not in ATTACKS for v in value) or len(set(value)) != len(value):
         raise Invalid(f"a list of distinct attacks from {list(ATTACKS)} (empty: no adversarial accuracy)")
     return tuple(value)
@@ -226,8 +226,7 @@ def attacks(value: Any) -> tuple[str, ...]:
 
 def shift_sets(value: Any) -> dict[str, str]:
     """A mapping ``{name: folder}`` of distribution-shift sets (names of evaluation.data.shifts)."""
-    from evaluation.data.shifts import SHIFT_SETS
-
+    SHIFT_SETS = shift_set_names()
     if not isinstance(value, dict) or any(k not in SHIFT_SETS or not isinstance(v, str) or not v
                                           for k, v in value.items()):
         raise Invalid(f"a mapping of shift-set names {list(SHIFT_SETS)} to folders")
@@ -256,12 +255,9 @@ def is_rand_augment(value: Any) -> bool:
 def augmentation(value: Any) -> str:
     """One of :data:`AUGMENTATIONS`, or a RandAugment string that timm accepts."""
     if is_rand_augment(value):
-        from timm.data.auto_augment import rand_augment_transform
-
-        try:
-            rand_augment_transform(value, {})
-        except Exception as err:  # noqa: BLE001  timm's parser says what is wrong in its own words
-            raise Invalid(f"a RandAugment string timm accepts, like 'rand-m9-mstd0.5-inc1' (timm: {err})") from None
+        refusal = rand_augment_refusal(value)
+        if refusal is not None:
+            raise Invalid(f"a RandAugment string timm accepts, like 'rand-m9-mstd0.5-inc1' (timm: {refusal})")
         return value
     return one_of(AUGMENTATIONS)(value)
 
@@ -276,43 +272,43 @@ def text(value: Any) -> str:
     return value
 
 
-# ---- registries of the other packages (lazy: they import torch) -------------------------------------
-@cache
+# ---- registries of the other packages (they import torch: kept on disk, see search.space.registry_cache) --
+@registry
 def mixer_names() -> tuple[str, ...]:
     import components
 
     return tuple(components.MIXERS)
 
 
-@cache
+@registry
 def stem_names() -> tuple[str, ...]:
     import components
 
     return tuple(components.STEMS)
 
 
-@cache
+@registry
 def pos_embed_names() -> tuple[str, ...]:
     import components
 
     return tuple(components.POS_EMBEDS)
 
 
-@cache
+@registry
 def drop_path_schedules() -> tuple[str, ...]:
     from components.model import DROP_PATH_SCHEDULES
 
     return tuple(DROP_PATH_SCHEDULES)
 
 
-@cache
+@registry
 def dataset_names() -> tuple[str, ...]:
     from evaluation.data import DATASETS
 
     return tuple(DATASETS)
 
 
-@cache
+@registry
 def model_names() -> tuple[str, ...]:
     import timm
 
@@ -321,20 +317,47 @@ def model_names() -> tuple[str, ...]:
     return tuple(timm.list_models())
 
 
-@cache
+@registry
 def optimizer_names() -> tuple[str, ...]:
     import timm.optim
 
     return tuple(timm.optim.list_optimizers())
 
 
-@cache
+@registry
+def rand_augment_refusal(value: str) -> str | None:
+    """What timm's RandAugment parser says against ``value`` (None: it accepts it)."""
+    from timm.data.auto_augment import rand_augment_transform
+
+    try:
+        rand_augment_transform(value, {})
+    except Exception as err:  # noqa: BLE001  timm's parser says what is wrong in its own words
+        return str(err)
+    return None
+
+
+@registry
+def attack_names() -> tuple[str, ...]:
+    from evaluation.axes import ATTACKS
+
+    return tuple(ATTACKS)
+
+
+@registry
+def shift_set_names() -> tuple[str, ...]:
+    from evaluation.data.shifts import SHIFT_SETS
+
+    return tuple(SHIFT_SETS)
+
+
+@registry
 def corruption_names() -> tuple[str, ...]:
     from evaluation import corruptions as corr
 
     return tuple(corr.ALL_CORRUPTIONS)
 
 
+@registry
 def corruption_group(group: str) -> tuple[str, ...]:
     from evaluation import corruptions as corr
 
