@@ -107,7 +107,8 @@ def main(argv: list[str] | None = None) -> int:
         step()
         variants = {"hand-written": handwritten, "v2 transforms per image": v2_per_image(side), "ours (v2 kernels)": augment}
         cases = [(aug, v) for aug in ("flip", "randaug_lite") for v in variants]
-        cases.append(("rand-m9-mstd0.5-inc1", "ours (v2 kernels)"))  # timm's, image by image through PIL
+        variants["timm's, per image through PIL"] = augment  # for scale: the RandAugment string path
+        cases.append(("rand-m9-mstd0.5-inc1", "timm's, per image through PIL"))
         g = torch.Generator().manual_seed(0)
         times: dict[object, list[float]] = {c: [] for c in cases}
         steps: list[float] = []
