@@ -138,10 +138,30 @@ def test_brackets_start_at_later_rungs_and_are_drawn_per_trial_id():
 
 
 def result(epoch, acc=None, mce=None, **extra):
-    out = {"epoch": epoch, "clean_accuracy": 50.0, **extra}
+    """An epoch result (clean accuracy on the whole test set, as every epoch reports it), a rung
+    result when ``acc`` is given (the rung set's values; its clean accuracy the same)."""
+    out = {"epoch": epoch, "clean_accuracy": 50.0 if acc is None else acc, **extra}
     if acc is not None:
         out.update({rung_key("clean_accuracy"): acc, rung_key("mce"): mce})
     return out
+
+
+def test_ray_adapter_ranks_clean_accuracy_by_the_epochs_whole_test_set_and_mce_by_the_rung_set():
+    scheduler = MOASHAScheduler(scripted_rule(), ["clean_accuracy", "mce"])
+    # The rung set's 10 clean images say 100 %; the epoch's whole test set says 91 %. mCE has no epoch
+    # value: its rung value counts, whatever else the result carries under "mce".
+    rung = {"epoch": 1, "clean_accuracy": 91.0, rung_key("clean_accuracy"): 100.0, rung_key("mce"): 40.0, "mce": 1.0}
+    assert scheduler.rung_point(rung) == [91.0, 40.0]
+    assert scheduler.rung_point({"epoch": 1, "clean_accuracy": 91.0}) is None  # not a rung result
+    # No epoch value (an older trial's result): the rung set's.
+    assert scheduler.rung_point({"epoch": 1, rung_key("clean_accuracy"): 70.0, rung_key("mce"): 40.0}) == [70.0, 40.0]
+    t1, t2 = (SimpleNamespace(trial_id=t, status=Trial.RUNNING) for t in ("t1", "t2"))
+    for t in (t1, t2):
+        scheduler.on_trial_add(None, t)
+    assert scheduler.on_trial_result(None, t1, result(1, 92, 40)) == TrialScheduler.CONTINUE
+    # By the rung set t2 would dominate t1 (100 against 92, same mCE); by the whole test set it does not.
+    assert scheduler.on_trial_result(None, t2, rung) == TrialScheduler.STOP
+    assert scheduler.rule.brackets[0][0].values == {"t1": [92.0, 40.0], "t2": [91.0, 40.0]}
 
 
 def test_ray_adapter_judges_rung_results_only_and_keeps_its_rungs_in_the_run_folder(tmp_path):

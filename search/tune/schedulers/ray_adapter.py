@@ -4,6 +4,11 @@
 values, :mod:`search.trial.rungs`) to :class:`~search.tune.schedulers.mo_asha.MOASHARule` and
 answers ``CONTINUE`` or ``STOP``; every other result continues. It never pauses a trial.
 
+An objective that every epoch reports (:data:`~search.space.schema.EPOCH_METRICS`: clean accuracy on
+the whole clean test set, the training loss and accuracy) is ranked by the epoch's own value, the
+others (mCE, ...) by the rung set's: the rung set's clean accuracy comes from its few clean images
+(``eval.rung_subset``, 10 by default: steps of 10 points), and ASHA ranks on the epoch's value too.
+
 Ray neither saves a scheduler's state with its experiment snapshots nor restores it, and a snapshot
 is seconds old when a search is killed: trials that reported after it are resumed from older
 checkpoints, and a state saved with the snapshot would forget their rung results (a trial stopped
@@ -30,6 +35,7 @@ from typing import Any
 from ray.tune.experiment import Trial
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 
+from search.space.schema import EPOCH_METRICS
 from search.trial import protocol
 from search.trial.rungs import rung_values
 from search.tune.schedulers.mo_asha import STOP, MOASHARule
@@ -73,7 +79,7 @@ class MOASHAScheduler(FIFOScheduler):
         return super().choose_trial_to_run(tune_controller)
 
     def on_trial_result(self, tune_controller: Any, trial: Any, result: dict) -> str:
-        values = rung_values(result, self.metrics)
+        values = self.rung_point(result)
         if values is None or not isinstance(result.get(protocol.EPOCH), int | float):
             return TrialScheduler.STOP if self.rule.stopped(trial.trial_id) else TrialScheduler.CONTINUE
         decision = self.rule.decide(trial.trial_id, int(result[protocol.EPOCH]), values)
@@ -82,6 +88,18 @@ class MOASHAScheduler(FIFOScheduler):
             self.num_stopped += 1
             return TrialScheduler.STOP
         return TrialScheduler.CONTINUE
+
+    def rung_point(self, result: dict) -> list[float] | None:
+        """The objectives of a rung result as the rule ranks them (None for another result): the
+        epoch's own value of an epoch metric, else the rung set's ``rung/<metric>``."""
+        values = rung_values(result, self.metrics)
+        if values is None:
+            return None
+        for k, m in enumerate(self.metrics):
+            v = result.get(m)
+            if m in EPOCH_METRICS and isinstance(v, int | float) and not isinstance(v, bool):
+                values[k] = float(v)
+        return values
 
     def debug_string(self) -> str:
         return f"Using MO-ASHA: {self.num_stopped} stopped\n{self.rule.summary()}"
