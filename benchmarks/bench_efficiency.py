@@ -8,15 +8,20 @@
    all, the corrupted set built once): ``random`` (random sampler, full budget), ``tpe`` (TPE, full
    budget), ``asha`` (random sampler, Ray's ASHA on clean accuracy), ``mo_asha`` (random sampler,
    MO-ASHA over clean accuracy and mCE, judged at the rungs) and ``mo_asha_tpe`` (TPE + MO-ASHA).
+   The space's components trade clean accuracy for robustness (timm's RandAugment against none,
+   random erasing, FAN against MLP mixers, TAP, ADL; a continuous learning rate, so that no search
+   runs out of new configurations), so its front has several points.
    The hypervolume of the front of the trials that ran their full budget is followed trial by trial
    (a trial counts from the time its judged result reached the driver, from Ray's result log), all
    against one reference point (:func:`search.results.pareto.default_reference` of every search's
-   points together). Printed per search: final hypervolume, time to reach the final hypervolume of
-   ``random``, hypervolume at half of ``random``'s time, trials stopped early, the share of the
-   trials' own time spent judging at rungs, and the rung-vs-final Spearman correlations. With
-   ``--seeds N`` every search runs with seeds 0..N-1 and the figures are per seed and averaged;
-   ``--scheduled-trials M`` gives the searches with a scheduler M trials (they stop most of them).
-   The curves go to a PNG (``--png``), the figures to JSON (``--out``).
+   points together). Every search gets the same wall-clock budget ``T``, the time of ``random``'s
+   last trial (the searches with a scheduler get ``--scheduled-trials``, 3x as many trials, to fill
+   it; what they do after ``T`` is not counted). Printed per search and seed: hypervolume at ``T``,
+   time to reach ``random``'s final hypervolume, hypervolume at ``T / 2``, full-budget trials and
+   front size, trials stopped early, the share of the trials' own time spent judging at rungs, the
+   rung-vs-final Spearman correlations; then the median and range over the seeds (``--seeds N``:
+   seeds ``--first-seed`` .. + N - 1). The curves go to a PNG (``--png``), the figures to JSON
+   (``--out``, written after every search; ``--from-json`` summarises several such files together).
 2. The cost of judging at rungs on the quickstart-size space: ``spaces/quickstart.yaml`` with
    MO-ASHA (``--quickstart-scheduler``) and ``eval.rung_subset`` (``--rung-subset``): the rungs'
    judging time over the trials' own time (target <= 10 %).
@@ -68,7 +73,7 @@ model:
 train:
   epochs: {epochs}
   batch_size: 32
-  lr: {{choice: [1.0e-3, 3.0e-3]}}
+  lr: {{float: [5.0e-4, 5.0e-3], log: true}}
   weight_decay: 0.05
   scheduler: cosine
   adl_weight: {{choice: [0.0, 1.0]}}
@@ -344,8 +349,9 @@ def main() -> None:
     p.add_argument("--embed-dim", type=int, default=32)
     p.add_argument("--depth", type=int, default=2)
     p.add_argument("--train-subset", type=int, default=1000)
-    p.add_argument("--test-subset", type=int, default=300)
-    p.add_argument("--eval-subset", type=int, default=100)
+    p.add_argument("--test-subset", type=int, default=200)
+    p.add_argument("--eval-subset", type=int, default=200,
+                   help="corrupted items, also the clean images judged (60 saturated at 100 %% clean accuracy)")
     p.add_argument("--severities", type=int, nargs="+", default=[1, 3, 5])
     p.add_argument("--rung-subset", type=int, default=None, help="eval.rung_subset (default: the schema's)")
     p.add_argument("--grace-period", type=int, default=1)
