@@ -41,7 +41,7 @@ def train_trial(config: dict[str, Any], context: TrialContext, data: tuple[Any, 
     """Ray Tune function trainable: train, report each epoch with a checkpoint, judge, report.
 
     ``data``: the (train, test) sets as the driver loaded them; without, the trial loads them."""
-    started = time.monotonic()
+    started, cpu_started = time.monotonic(), time.process_time()  # the trial's own wall and CPU time
     torch.set_num_threads(context.runtime.torch_threads)
     threads = TrialThreads(context.runtime.threads_path, tune.get_context().get_trial_id(),
                            context.runtime.torch_threads)
@@ -67,7 +67,7 @@ def train_trial(config: dict[str, Any], context: TrialContext, data: tuple[Any, 
             run.save(tmp)
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(tmp))
     try:
-        final = run.judge(trial_time_s=time.monotonic() - started)
+        final = run.judge(trial_time_s=time.monotonic() - started, trial_cpu_s=time.process_time() - cpu_started)
     except Exception as err:
         _report_failure(err)
         return
@@ -233,8 +233,8 @@ class _Run:
     def _params_m(self) -> float:
         return sum(p.numel() for p in self.model.parameters()) / 1e6
 
-    def judge(self, trial_time_s: float) -> dict[str, Any]:
-        t0 = time.monotonic()
+    def judge(self, trial_time_s: float, trial_cpu_s: float = 0.0) -> dict[str, Any]:
+        t0, cpu0 = time.monotonic(), time.process_time()
         self.threads.poll(force=True)
         report = judge(self.judged.eval(), self.ctx, self.test_set, self.corrupted, device=str(self.device))
         judge_time = time.monotonic() - t0
@@ -248,6 +248,8 @@ class _Run:
             "judge_time_s": judge_time,
             "judge_threads": torch.get_num_threads(),  # above cpus_per_trial when it had idle cores
             "trial_time_s": trial_time_s + judge_time,
+            # CPU seconds of this trial's process (all its threads) while it built, trained and judged.
+            "trial_cpu_s": trial_cpu_s + time.process_time() - cpu0,
             protocol.JUDGED: 1,
             protocol.FULL_BUDGET: int(self.epoch >= self.spec.train.epochs),
         })
