@@ -189,3 +189,68 @@ def test_motion_blur_is_imagemagicks(table, size):
             ours = np.floor(ours[0].permute(1, 2, 0).numpy() * 255 + 1e-3).clip(0, 255).astype(int)
             diff = np.abs(ours - ref)
             assert diff.max() <= 1 and diff.mean() < 0.01, (table, severity, angle, diff.max(), diff.mean())
+
+
+def _quantised_u8(y: torch.Tensor) -> np.ndarray:
+    """The engine's final 8-bit truncation of a fast function's output, (B, H, W, 3) ints."""
+    return np.floor(y.permute(0, 2, 3, 1).numpy() * 255 + 1e-3).clip(0, 255).astype(int)
+
+
+@pytest.mark.parametrize("severity", SEVERITIES)
+def test_cifar_frost_is_the_scripts_for_the_same_draws(severity):
+    """make_cifar_c's frost (cv2.resize by 0.2, a random 32 px crop of one of the first five images,
+    c0 x + c1 frost, np.uint8) with our engine's draws (image index per item, then top and left)."""
+    import cv2
+
+    from evaluation.corruptions.fast import frost
+
+    tab = get_table("cifar10")
+    c = params_for(tab, "frost", severity)
+    x = real_images(8, 32)
+    ours = _quantised_u8(frost(x.clone(), c, tab, torch.Generator().manual_seed(5)))
+    g = torch.Generator().manual_seed(5)
+    names = list(RELEASE_FROST)
+    for i, k in enumerate(torch.randint(0, 5, (len(x),), generator=g).tolist()):
+        with importlib.resources.as_file(importlib.resources.files("imagecorruptions") / "frost" / names[k]) as p:
+            layer = cv2.resize(cv2.imread(str(p)), (0, 0), fx=0.2, fy=0.2)
+        top = int(torch.randint(0, layer.shape[0] - 32, (1,), generator=g))
+        left = int(torch.randint(0, layer.shape[1] - 32, (1,), generator=g))
+        layer = layer[top:top + 32, left:left + 32][..., [2, 1, 0]]
+        script = np.uint8(np.clip(c[0] * _u8(x[i]) + c[1] * layer, 0, 255))
+        diff = np.abs(ours[i] - script)
+        assert diff.max() <= 1 and diff.mean() < 0.01, (severity, i, diff.max(), diff.mean())
+
+
+@pytest.mark.parametrize("severity", SEVERITIES)
+def test_cifar_snow_is_the_scripts_for_the_same_draws(severity):
+    """make_cifar_c's snow with ImageMagick's motion blur itself (Wand; skipped without it): the
+    layer N(c0, c1), centre-clipped zoom (SciPy), threshold, 8-bit PNG, MotionBlurImage at the
+    angle, / 255; then the grey lift and the layer plus its 180-degree rotation. Our engine's draws
+    (the layer's normals, then the angles) are replayed into those steps."""
+    import cv2
+    from scipy.ndimage import zoom as scizoom
+
+    from evaluation.corruptions.fast import snow
+
+    blur = _wand_motion_blur()
+    tab = get_table("cifar10")
+    c = params_for(tab, "snow", severity)
+    x = real_images(4, 32)
+    ours = _quantised_u8(snow(x.clone(), c, tab, torch.Generator().manual_seed(3)))
+    g = torch.Generator().manual_seed(3)
+    layers = torch.randn((len(x), 1, 32, 32), generator=g)[:, 0].double().numpy() * c[1] + c[0]
+    angles = torch.rand((len(x),), generator=g, dtype=torch.float64).numpy() * 90 - 135
+    for i in range(len(x)):
+        img = x[i].permute(1, 2, 0).numpy()  # float32, as the script's np.array(x, np.float32) / 255
+        side = int(np.ceil(32 / c[2]))
+        top = (32 - side) // 2
+        layer = scizoom(layers[i][top:top + side, top:top + side, None], (c[2], c[2], 1), order=1)
+        trim = (layer.shape[0] - 32) // 2
+        layer = layer[trim:trim + 32, trim:trim + 32]
+        layer[layer < c[3]] = 0
+        layer = blur((np.clip(layer[..., 0], 0, 1) * 255).astype(np.uint8), c[4], c[5], angles[i])[..., None] / 255
+        grey = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY).reshape(32, 32, 1)
+        lifted = c[6] * img + (1 - c[6]) * np.maximum(img, grey * 1.5 + 0.5)
+        script = np.uint8(np.clip(lifted + layer + np.rot90(layer, k=2), 0, 1) * 255)
+        diff = np.abs(ours[i] - script)
+        assert diff.max() <= 1 and diff.mean() < 0.02, (severity, i, diff.max(), diff.mean())
