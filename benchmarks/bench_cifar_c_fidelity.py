@@ -256,7 +256,7 @@ def gaussian_blur(x, severity, draws):
 def glass_blur(x, severity, draws):
     c = [(0.05, 1, 1), (0.25, 1, 1), (0.4, 1, 1), (0.25, 1, 2), (0.4, 1, 2)][severity - 1]
     x = np.uint8(gaussian(np.array(x) / 255., sigma=c[0], channel_axis=-1) * 255)
-    for i in range(c[2]):
+    for _i in range(c[2]):
         for h in range(32 - c[1], c[1], -1):
             for w in range(32 - c[1], c[1], -1):
                 dx, dy = draws.randint(-c[1], c[1], size=(2,))
@@ -455,7 +455,7 @@ def run_script(clean: np.ndarray, name: str, severity: int, draws: list) -> np.n
     import torchvision.transforms as trn
 
     convert_img = trn.Compose([trn.ToTensor(), trn.ToPILImage()])
-    return np.stack([np.uint8(SCRIPT[name](convert_img(img), severity, d)) for img, d in zip(clean, draws)])
+    return np.stack([np.uint8(SCRIPT[name](convert_img(img), severity, d)) for img, d in zip(clean, draws, strict=True)])
 
 
 # --------------------------------------------------------------------- our draws, replayed
@@ -654,7 +654,7 @@ def main() -> None:
     try:
         import wand.image  # noqa: F401
     except ImportError as e:
-        raise SystemExit(f"Wand / ImageMagick is needed for motion blur and snow (as in the script): {e}")
+        raise SystemExit(f"Wand / ImageMagick is needed for motion blur and snow (as in the script): {e}") from None
     clean = photos(args.images)
     torch.set_num_threads(2)
     t0 = time.time()
