@@ -1,13 +1,24 @@
-"""Benchmark of the search (issue 4): the quickstart's wall time and overhead; Ray's and Optuna's
-per-trial scheduling cost.
+"""Benchmark of the search: ``search run`` against the bare Ray Tune script a user would write
+instead; Ray's and Optuna's per-trial scheduling cost.
 
-    python benchmarks/bench_search.py                 # all three parts
-    python benchmarks/bench_search.py --skip-quickstart
+    flock /tmp/cpu.lock python benchmarks/bench_search.py                 # 3 rounds of both arms, Ray, Optuna
+    flock /tmp/cpu.lock python benchmarks/bench_search.py --rounds 5 --space spaces/quickstart.yaml
+    python benchmarks/bench_search.py --skip-versus                        # Ray and Optuna parts only
 
-1. The quickstart as a user runs it from a fresh checkout (empty corrupted-set cache, Ray started
-   by the search): wall time, and the overhead = wall time / (sum of the trials' own training and
-   judging time / concurrency) - 1, i.e. what the search adds around perfectly packed trials
-   (Ray start, corrupted set build, scheduling, checkpoints, records, MLflow, the front).
+1. ``search run SPACE`` (the CLI, as a user runs it) against a bare script: ``ray.init``, the data
+   and the corrupted set, then a ``Tuner`` with Ray's ``OptunaSearch`` (the same define-by-run space,
+   sampler and seed) behind a ``ConcurrencyLimiter``, running the same trial function
+   (``search.trial.train.train_trial``) with the same concurrency, trials and CPUs per trial, Ray's
+   defaults otherwise. Each arm is a fresh process in a fresh folder (empty corrupted-set cache),
+   the two interleaved for ``--rounds`` rounds. Per arm:
+
+   - ratio = wall time / (sum of the trials' ``time_total_s`` / concurrency): the wall time (process
+     start to exit, imports and Ray's start and shutdown included) over the trials' own time packed
+     perfectly on the slots; 1.0 would be no overhead at all;
+   - CPU seconds that are not the trials' own, per trial: every process of the arm (the driver, Ray's
+     processes, the trials' worker processes; ``psutil`` samples every :data:`SAMPLE_S`) less the
+     trials' own CPU (``trial_cpu_s``: ``time.process_time`` in the trial from its start to the end
+     of its judging, all threads of its process).
 2. Ray: the same Tuner, searcher, callbacks and checkpointing as a search, with a trainable that
    does no work (one report per "epoch" with a tiny checkpoint): seconds per trial.
 3. Optuna: ask + the define-by-run space + tell on the SQLite study, as the searcher does per trial.
@@ -18,6 +29,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import math
 import os
 import statistics
 import sys
@@ -31,53 +43,180 @@ sys.path.insert(0, str(REPO))
 os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)
 
 
-def bench_quickstart(workdir: Path) -> dict[str, float]:
-    """Run spaces/quickstart.yaml from scratch in ``workdir`` (its runs/ and .cache/ start empty)."""
-    from search.results.records import load_records
-    from search.space import load_space
-    from search.tune.runner import run_search
+# ---- 1. `search run` against the bare Ray Tune script ------------------------------------------------
+ARMS = ("ours", "bare")
+# How often the arm's processes are sampled. Their CPU time is read from the samples (the last
+# one of a process may miss up to this much): Ray's processes reap their children without waiting
+# for them (SIGCHLD ignored), so getrusage(RUSAGE_CHILDREN) never sees the workers' time.
+SAMPLE_S = 0.1
 
-    os.chdir(workdir)
-    space = load_space(REPO / "spaces" / "quickstart.yaml")
-    log = io.StringIO()
-    start = time.monotonic()
-    result = run_search(space, stream=log)
-    wall = time.monotonic() - start
-    records = load_records(result.run_folder)
-    if not any(r.status == "finished" for r in records):
-        raise SystemExit("no trial of the quickstart finished:\n" + log.getvalue())
-    own = sum(r.final.get("trial_time_s", 0.0) for r in records)
-    train = sum(r.final.get("train_time_s", 0.0) for r in records)
-    judge = sum(r.final.get("judge_time_s", 0.0) for r in records)
-    concurrency = space.search.concurrency
-    ideal = own / concurrency
-    # Each trial's span as Ray saw it, from its result log (first report's start to last report).
-    spans = []
-    for path in Path(space.experiment_path).glob("*/result.json"):
+
+def bare_search(space_file: str) -> None:
+    """What a user writes instead of ``search run``: Ray Tune's Tuner and OptunaSearch over the same
+    space and trial function, Ray's defaults otherwise (run in the arm's folder)."""
+    import ray
+    from ray import tune
+    from ray.tune.search import ConcurrencyLimiter
+    from ray.tune.search.optuna import OptunaSearch
+
+    from search.space import load_space
+    from search.space.sampling import SpaceSampler, make_sampler
+    from search.trial.context import TrialContext, judging_set, load_data, with_judging_set
+    from search.trial.rung_set import with_rung_set
+    from search.trial.train import train_trial
+
+    os.environ["TUNE_DISABLE_STRICT_METRIC_CHECKING"] = "1"  # epoch results lack the corruption metrics
+    space = load_space(space_file)
+    res = space.resources
+    ray.init(num_cpus=math.ceil(res.cpus_per_trial * space.search.concurrency), include_dashboard=False)
+    context = TrialContext.for_space(space)
+    train, test = load_data(context)
+    corrupted = judging_set(context, test)
+    context = with_judging_set(with_rung_set(context, corrupted), corrupted)
+    searcher = OptunaSearch(SpaceSampler.for_space(space, num_classes=int(train.num_classes)),
+                            metric=list(space.metrics), mode=list(space.directions), sampler=make_sampler(space.search))
+    tuner = tune.Tuner(
+        tune.with_resources(tune.with_parameters(train_trial, context=context, data=(train, test)),
+                            {"cpu": res.cpus_per_trial, "gpu": res.gpus_per_trial}),
+        tune_config=tune.TuneConfig(search_alg=ConcurrencyLimiter(searcher, max_concurrent=space.search.concurrency),
+                                    num_samples=space.search.num_trials),
+        run_config=tune.RunConfig(name="bare", storage_path=str(Path("ray_results").resolve()),
+                                  checkpoint_config=tune.CheckpointConfig(num_to_keep=1)),
+    )
+    tuner.fit()
+
+
+def _arm_command(arm: str, space_file: str) -> list[str]:
+    if arm == "bare":
+        return [sys.executable, str(Path(__file__).resolve()), "--bare", space_file]
+    entry = Path(sys.executable).parent / "search"  # the console script a user runs
+    if entry.exists():
+        return [str(entry), "run", space_file]
+    return [sys.executable, "-c", "import sys; from search.cli import main; sys.exit(main())", "run", space_file]
+
+
+def _kind(proc, root_pid: int) -> str:
+    """driver (the arm's own process), workers (Ray's worker processes: the trials'), or ray (the rest)."""
+    if proc.pid == root_pid:
+        return "driver"
+    cmd = " ".join(proc.cmdline())
+    return "workers" if cmd.startswith("ray::") or "default_worker.py" in cmd else "ray"
+
+
+class _Sampler:
+    """Samples the CPU time of every process under this one, by kind, every :data:`SAMPLE_S`."""
+
+    def __init__(self, root_pid: int) -> None:
+        import threading
+
+        import psutil
+
+        self.root_pid, self.me = root_pid, psutil.Process()
+        self.kinds: dict[int, str] = {}
+        self.cpu: dict[int, float] = {}  # pid -> last CPU seconds seen
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        import psutil
+
+        while not self._stop.is_set():
+            for proc in self.me.children(recursive=True):
+                try:
+                    times = proc.cpu_times()
+                    kind = self.kinds.get(proc.pid) or _kind(proc, self.root_pid)
+                except psutil.Error:
+                    continue
+                self.kinds[proc.pid] = kind
+                self.cpu[proc.pid] = times.user + times.system
+            self._stop.wait(SAMPLE_S)
+
+    def stop(self) -> dict[str, float]:
+        self._stop.set()
+        self._thread.join()
+        by_kind: dict[str, float] = {}
+        for pid, seconds in self.cpu.items():
+            by_kind[self.kinds[pid]] = by_kind.get(self.kinds[pid], 0.0) + seconds
+        return by_kind
+
+
+def _trial_results(folder: Path) -> list[dict]:
+    """Each trial's last Ray result (``time_total_s``) with its judged one's ``trial_cpu_s``."""
+    trials = []
+    for path in folder.rglob("result.json"):
         rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
         if rows:
-            spans.append((rows[0]["timestamp"] - rows[0]["time_this_iter_s"], rows[-1]["timestamp"]))
-    busy = sum(end - begin for begin, end in spans)
-    fit = result.timings.get("fit_s", 0.0)
+            judged = [r for r in rows if "trial_cpu_s" in r]
+            trials.append({"time_total_s": rows[-1]["time_total_s"], "finished": bool(judged),
+                           "trial_cpu_s": judged[-1]["trial_cpu_s"] if judged else 0.0,
+                           "trial_time_s": judged[-1]["trial_time_s"] if judged else 0.0})
+    return trials
+
+
+def run_arm(arm: str, space_file: str, folder: Path, concurrency: int) -> dict[str, float]:
+    """One run of ``arm`` in the empty ``folder``: wall time, the trials' own time, CPU by kind."""
+    import subprocess
+
+    folder.mkdir(parents=True)
+    env = dict(os.environ)
+    with open(folder / "output.log", "w") as log:
+        start = time.monotonic()
+        proc = subprocess.Popen(_arm_command(arm, space_file), cwd=folder, env=env, stdout=log,
+                                stderr=subprocess.STDOUT)
+        sampler = _Sampler(proc.pid)
+        code = proc.wait()
+        wall = time.monotonic() - start
+    time.sleep(2 * SAMPLE_S)  # the last samples of Ray's processes, which end with the driver
+    by_kind = sampler.stop()
+    if code != 0:
+        raise SystemExit(f"{arm} failed ({code}):\n" + (folder / "output.log").read_text()[-3000:])
+    trials = _trial_results(folder)
+    own = sum(t["time_total_s"] for t in trials)
+    own_cpu = sum(t["trial_cpu_s"] for t in trials)
+    n = max(len(trials), 1)
+    cpu_total = sum(by_kind.values())
     return {
-        "trials": len(records),
-        "finished": sum(r.status == "finished" for r in records),
-        "wall_s": wall,
-        "setup_s": result.setup_time_s,
-        "prepare_s": result.timings.get("prepare_s", 0.0),
-        "ray_start_s": result.timings.get("ray_start_s", 0.0),
-        "fit_s": result.timings.get("fit_s", 0.0),
-        "finish_s": result.timings.get("tracking_finish_s", 0.0),
-        "trial_own_s": own,
-        "train_s": train,
-        "judge_s": judge,
-        "ideal_s": ideal,
-        "ray_span_s": busy,
-        "idle_slot_s": concurrency * fit - busy,
-        "overhead": wall / ideal - 1.0,
-        "overhead_after_setup": (wall - result.setup_time_s) / ideal - 1.0,
+        "wall_s": wall, "trials": len(trials), "finished": sum(t["finished"] for t in trials),
+        "own_s": own, "packed_s": own / concurrency, "ratio": wall / (own / concurrency),
+        "cpu_total_s": cpu_total, "trial_cpu_s": own_cpu,
+        "overhead_cpu_per_trial": (cpu_total - own_cpu) / n,
+        # Per trial, by kind; the trials' own CPU is taken from the workers' share.
+        "driver_per_trial": by_kind.get("driver", 0.0) / n,
+        "ray_per_trial": by_kind.get("ray", 0.0) / n,
+        "workers_per_trial": (by_kind.get("workers", 0.0) - own_cpu) / n,
     }
 
+
+def bench_versus(space_file: str, rounds: int, workdir: Path) -> dict[str, list[dict[str, float]]]:
+    """``rounds`` rounds of both arms, interleaved (the first arm alternates), each printed as it ends."""
+    from search.space import load_space
+
+    concurrency = load_space(space_file).search.concurrency
+    runs: dict[str, list[dict[str, float]]] = {arm: [] for arm in ARMS}
+    for i in range(rounds):
+        for arm in ARMS if i % 2 == 0 else ARMS[::-1]:
+            r = run_arm(arm, space_file, workdir / f"{arm}-{i}", concurrency)
+            runs[arm].append(r)
+            print(f"  round {i + 1} {arm:4s}: wall {r['wall_s']:5.1f} s, trials' own {r['own_s']:5.1f} s "
+                  f"({r['finished']}/{r['trials']} finished), packed {r['packed_s']:5.1f} s, ratio {r['ratio']:.3f}; "
+                  f"CPU not the trials' own {r['overhead_cpu_per_trial']:.2f} s/trial (driver {r['driver_per_trial']:.2f}, "
+                  f"Ray {r['ray_per_trial']:.2f}, workers {r['workers_per_trial']:.2f}); load {os.getloadavg()[0]:.1f}", flush=True)
+    return runs
+
+
+def print_versus(runs: dict[str, list[dict[str, float]]]) -> None:
+    med = {arm: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for arm, rs in runs.items()}
+    print("| arm | wall | trials' own (sum time_total_s) | packed | ratio | CPU not the trials' own, per trial "
+          "(driver / Ray / workers) |")
+    print("|---|---|---|---|---|---|")
+    for arm, m in med.items():
+        print(f"| {arm} | {m['wall_s']:.1f} s | {m['own_s']:.1f} s | {m['packed_s']:.1f} s | {m['ratio']:.3f} | "
+              f"{m['overhead_cpu_per_trial']:.2f} s ({m['driver_per_trial']:.2f} / {m['ray_per_trial']:.2f} / "
+              f"{m['workers_per_trial']:.2f}) |")
+    per_round = [o["ratio"] / b["ratio"] for o, b in zip(runs["ours"], runs["bare"], strict=True)]
+    print(f"ours / bare ratio, median over {len(per_round)} rounds: {statistics.median(per_round):.3f} "
+          f"(rounds: {', '.join(f'{x:.3f}' for x in per_round)}); target <= 0.85")
 
 def _noop_trainable(config, context=None):
     import tempfile as tf
@@ -156,27 +295,27 @@ def bench_optuna(workdir: Path, trials: int) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--skip-quickstart", action="store_true")
+    parser.add_argument("--space", default=str(REPO / "spaces" / "quickstart.yaml"), help="the space both arms search")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of both arms, interleaved")
+    parser.add_argument("--skip-versus", action="store_true")
+    parser.add_argument("--skip-ray-optuna", action="store_true")
     parser.add_argument("--ray-trials", type=int, default=16)
     parser.add_argument("--optuna-trials", type=int, default=60)
+    parser.add_argument("--bare", metavar="SPACE", help=argparse.SUPPRESS)  # the bare arm's own process
     args = parser.parse_args()
+    if args.bare:
+        bare_search(args.bare)
+        return
     print(f"cores: {os.cpu_count()}, load average before: {os.getloadavg()[0]:.1f}")
     with tempfile.TemporaryDirectory(prefix="bench-search-") as tmp:
         tmp = Path(tmp)
-        if not args.skip_quickstart:
-            (tmp / "qs").mkdir()
-            q = bench_quickstart(tmp / "qs")
-            print(f"quickstart: {q['finished']}/{q['trials']} trials finished; wall {q['wall_s']:.1f} s "
-                  f"(setup before the first trial {q['setup_s']:.1f} s: data and corrupted set {q['prepare_s']:.1f} s, "
-                  f"Ray start {q['ray_start_s']:.1f} s)")
-            print(f"  trials' own time {q['trial_own_s']:.1f} s (train {q['train_s']:.1f} s, judge {q['judge_s']:.1f} s); "
-                  f"perfectly packed on 2 slots {q['ideal_s']:.1f} s")
-            print(f"  Tuner.fit {q['fit_s']:.1f} s, MLflow finish {q['finish_s']:.1f} s; trials' spans in Ray "
-                  f"{q['ray_span_s']:.1f} s (vs own {q['trial_own_s']:.1f} s); idle slot time in fit "
-                  f"{q['idle_slot_s']:.1f} s (tail and gaps between trials)")
-            print(f"  overhead {100 * q['overhead']:.1f}% (after setup: {100 * q['overhead_after_setup']:.1f}%)")
-            print(f"  load average after: {os.getloadavg()[0]:.1f}")
-            os.chdir(REPO)
+        if not args.skip_versus:
+            print(f"search run against a bare Tuner + OptunaSearch script, {Path(args.space).name}, "
+                  f"{args.rounds} rounds:", flush=True)
+            print_versus(bench_versus(str(Path(args.space).resolve()), args.rounds, tmp / "versus"))
+            print(f"  load average after: {os.getloadavg()[0]:.1f}", flush=True)
+        if args.skip_ray_optuna:
+            return
         r = bench_ray(tmp, args.ray_trials)
         print(f"ray: start {r['ray_start_s']:.1f} s; {args.ray_trials} no-op trials (4 reports + checkpoints each, "
               f"2 at once) in {r['fit_s']:.1f} s: {r['per_trial_s']:.2f} s per trial, "

@@ -151,18 +151,25 @@ def run_search(
         ended = sum(r.status in ("finished", "failed", "stopped") for r in records)
         if ended < space.search.num_trials:
             status = "interrupted"
-    finally:
+    except BaseException:
         if started_ray:
             _stop_ray()
+        raise
 
-    front = pareto_front(records, space.objectives)
-    print_front(front, space.objectives, [p.name for p in space.params], records, out)
-    print_rung_truth(rung_correlations(records, space.objectives, scheduler_rung_epochs(space)), records, out)
-    if tracker is not None:
-        t0 = time.monotonic()
-        tracker.finish(status, records)
-        timings["tracking_finish_s"] = time.monotonic() - t0
-        print(tracker.ui_hint(), file=out, flush=True)
+    # Ray's shutdown (a second or more: its processes end one by one) runs beside the summary and
+    # MLflow's final front, plots and importances, which need nothing of Ray.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        stopping = pool.submit(_stop_ray) if started_ray else None
+        front = pareto_front(records, space.objectives)
+        print_front(front, space.objectives, [p.name for p in space.params], records, out)
+        print_rung_truth(rung_correlations(records, space.objectives, scheduler_rung_epochs(space)), records, out)
+        if tracker is not None:
+            t0 = time.monotonic()
+            tracker.finish(status, records)
+            timings["tracking_finish_s"] = time.monotonic() - t0
+            print(tracker.ui_hint(), file=out, flush=True)
+        if stopping is not None:
+            stopping.result()
     wall = time.monotonic() - start
     print(f"search {space.name}: {status} in {wall:.0f}s; records in {run_folder / 'trials'}"
           + ("" if status == "finished" else "; run the same command again to resume"), file=out, flush=True)
