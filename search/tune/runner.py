@@ -16,7 +16,8 @@
    experiment exists, restores it: finished trials are kept, unfinished ones resume from their last
    checkpoint, and the searcher's state (Optuna study, sampler, counters) comes back with it;
 5. runs it with the live view, the record writer and the MLflow callback;
-6. prints the Pareto front of the trials that ran their full budget, and closes the MLflow run.
+6. prints the Pareto front of the trials that ran their full budget, and closes the MLflow run,
+   while Ray shuts down beside it.
 """
 
 from __future__ import annotations
