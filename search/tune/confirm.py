@@ -253,18 +253,18 @@ def _train(space: Any, run_folder: Path, todo: list[Job], tracker: Any, address:
     from search.tune.live import LiveView
     from search.tune.preflight import check_paths
     from search.tune.recorder import RecordWriter
-    from search.tune.runner import _local_cpus, _prepare, _start_ray, _stop_ray
+    from search.tune.runner import local_cpus, prepare, start_ray, stop_ray
 
     check_paths(space)  # data.path and the other folders the trials read
     # As search run: Ray starts while the data load and the corrupted set is read from its cache.
     with ThreadPoolExecutor(max_workers=1) as pool:
-        preparing = pool.submit(_prepare, space, verbose or sys.stderr.isatty())
-        started = _start_ray(space, address, verbose)
+        preparing = pool.submit(prepare, space, verbose or sys.stderr.isatty())
+        started = start_ray(space, address, verbose)
         try:
             context, _, data = preparing.result()
         except BaseException:
             if started:
-                _stop_ray()
+                stop_ray()
             raise
     os.environ["TUNE_DISABLE_STRICT_METRIC_CHECKING"] = "1"  # epoch results carry no corruption metrics
     if not verbose:
@@ -276,7 +276,7 @@ def _train(space: Any, run_folder: Path, todo: list[Job], tracker: Any, address:
             callbacks: list = [RecordWriter(confirm_dir(run_folder), listeners=[tracker]),
                                LiveView(space.objectives, ["seed"], len(todo), epochs, stream=out)]
             if started and not address:  # a local Ray's idle cores go to the last trials, as in a search
-                spare = SpareCores(Path(cores) / "threads.json", _local_cpus(space), res.cpus_per_trial, len(todo))
+                spare = SpareCores(Path(cores) / "threads.json", local_cpus(space), res.cpus_per_trial, len(todo))
                 context = context.with_runtime(threads_path=str(spare.path))
                 callbacks.append(spare)
             trainable = tune.with_resources(tune.with_parameters(train_trial, context=context, data=data),
@@ -306,7 +306,7 @@ def _train(space: Any, run_folder: Path, todo: list[Job], tracker: Any, address:
             return stop.interrupted
     finally:
         if started:
-            _stop_ray()
+            stop_ray()
 
 
 def _ray_storage(space: Any, run_folder: Path) -> str:

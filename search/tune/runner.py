@@ -108,16 +108,16 @@ def run_search(
     # rewrites itself with '\r': only for a terminal.
     progress = verbose or sys.stderr.isatty()
     with ThreadPoolExecutor(max_workers=2) as pool:
-        preparing = pool.submit(_prepare, space, progress)
+        preparing = pool.submit(prepare, space, progress)
         tracking = pool.submit(_tracker, space, run_folder, tracking_uri)
-        started_ray = _start_ray(space, address, verbose)
+        started_ray = start_ray(space, address, verbose)
         timings["ray_start_s"] = time.monotonic() - t0
         try:
             context, num_classes, data = preparing.result()
             tracker = tracking.result()
         except BaseException:
             if started_ray:
-                _stop_ray()
+                stop_ray()
             wait([preparing, tracking])
             discard(new_folder)  # a search that never started leaves no run folder
             raise
@@ -154,13 +154,13 @@ def run_search(
             status = "interrupted"
     except BaseException:
         if started_ray:
-            _stop_ray()
+            stop_ray()
         raise
 
     # Ray's shutdown (a second or more: its processes end one by one) runs beside the summary and
     # MLflow's final front, plots and importances, which need nothing of Ray.
     with ThreadPoolExecutor(max_workers=1) as pool:
-        stopping = pool.submit(_stop_ray) if started_ray else None
+        stopping = pool.submit(stop_ray) if started_ray else None
         front = pareto_front(records, space.objectives)
         print_front(front, space.objectives, [p.name for p in space.params], records, out)
         print_rung_truth(rung_correlations(records, space.objectives, scheduler_rung_epochs(space)), records, out)
@@ -222,7 +222,7 @@ def _check_same_space(space: SearchSpace, run_folder: Path) -> None:
         )
 
 
-def _prepare(space: SearchSpace, progress: bool):
+def prepare(space: SearchSpace, progress: bool):
     """The trials' shared context (with the corrupted set's cache file), the number of classes, and
     the (train, test) data sets, which the trials receive through Ray's object store."""
     from search.trial.context import TrialContext, judging_set, load_data, with_judging_set
@@ -262,7 +262,7 @@ def _tracker(space: SearchSpace, run_folder: Path, tracking_uri: str | None):
     return tracker
 
 
-def _start_ray(space: SearchSpace, address: str | None, verbose: bool) -> bool:
+def start_ray(space: SearchSpace, address: str | None, verbose: bool) -> bool:
     """Start a small local Ray, or join ``address``; False when Ray was already running here."""
     import ray
 
@@ -278,7 +278,7 @@ def _start_ray(space: SearchSpace, address: str | None, verbose: bool) -> bool:
     # address="local": always a new local Ray, never a cluster that happens to run on this machine.
     # The setup hook ends a trial's worker with its raylet, hence with a killed search.
     with _loopback_only():
-        ray.init(address="local", num_cpus=_local_cpus(space), include_dashboard=False, _system_config=RAY_SYSTEM_CONFIG,
+        ray.init(address="local", num_cpus=local_cpus(space), include_dashboard=False, _system_config=RAY_SYSTEM_CONFIG,
                  runtime_env={"worker_process_setup_hook": WORKER_SETUP_HOOK}, **quiet)
     return True
 
@@ -306,13 +306,13 @@ def _loopback_only():
             os.environ[RAY_CLUSTERS_ENV] = saved[0]
 
 
-def _stop_ray() -> None:
+def stop_ray() -> None:
     import ray
 
     ray.shutdown()
 
 
-def _local_cpus(space: SearchSpace) -> int:
+def local_cpus(space: SearchSpace) -> int:
     res = space.resources
     return res.num_cpus or max(1, math.ceil(res.cpus_per_trial * space.search.concurrency))
 
@@ -322,7 +322,7 @@ def _spare_cores(space: SearchSpace, folder: Path):
     from search.tune.cores import SpareCores
 
     res = space.resources
-    return SpareCores(folder / "threads.json", _local_cpus(space), res.cpus_per_trial, space.search.num_trials)
+    return SpareCores(folder / "threads.json", local_cpus(space), res.cpus_per_trial, space.search.num_trials)
 
 
 # ---- the Tune experiment --------------------------------------------------------------------------------

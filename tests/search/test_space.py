@@ -260,7 +260,7 @@ def no_ray(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("Ray was started")
 
-    monkeypatch.setattr("search.tune.runner._start_ray", refuse)
+    monkeypatch.setattr("search.tune.runner.start_ray", refuse)
 
 
 def _machine(tmp_path: Path) -> Path:
