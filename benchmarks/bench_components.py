@@ -42,7 +42,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a plain checkout
 
 import components  # noqa: E402
-from components.tap import TokenAwarePooling  # noqa: E402
+from components.tap import TokenAwarePooling, box_pool  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -63,6 +63,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="precision of the side-by-side steps of part 1 (bf16: autocast; default fp32)")
     p.add_argument("--fan-batch-size", type=int, default=2, help="batch of the FAN-B-Hybrid steps")
     p.add_argument("--fan-rounds", type=int, default=5, help="timed rounds of the FAN-B-Hybrid steps (0: skip)")
+    p.add_argument("--fan-only", action="store_true", help="only the FAN-B-Hybrid steps (section 5)")
     return p.parse_args(argv)
 
 
@@ -108,6 +109,25 @@ class UnfoldTAP(nn.Module):
         for i, d in enumerate(self.tap.dilations, start=1):
             cols = F.unfold(grid, kernel_size=3, dilation=d, padding=d)  # (B, 9C, N)
             out = out + cols.view(B, C, 9, H, W).mean(dim=2) * w[:, i : i + 1]
+        return out.flatten(2).transpose(1, 2)
+
+
+class NchwTAP(nn.Module):
+    """Our TAP as it was before 2026-12-02: the tokens copied to a contiguous (B, C, H, W) grid, the
+    per-branch weights made contiguous, the result copied back (the same arithmetic, bitwise)."""
+
+    def __init__(self, tap: TokenAwarePooling) -> None:
+        super().__init__()
+        self.tap = tap
+
+    def forward(self, x: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
+        B, N, C = x.shape
+        H, W = hw
+        grid = x.transpose(1, 2).reshape(B, C, H, W)
+        w = self.tap.branch_weights(grid).transpose(0, 1).contiguous().unsqueeze(2)  # (K, B, 1, H, W)
+        out = grid * w[0]
+        for i, d in enumerate(self.tap.dilations, start=1):
+            out = out.add_(box_pool(grid, d) * w[i])
         return out.flatten(2).transpose(1, 2)
 
 
@@ -217,6 +237,10 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     cmd = "python benchmarks/bench_components.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    if args.fan_only:
+        print(f"command: `{cmd}`")
+        fan_hybrid_step(args, device)
+        return 0
 
     models = {name: m.to(device).train() for name, m in build_models(args).items()}
     x = torch.randn(args.batch_size, 3, args.img_size, args.img_size, device=device)
@@ -235,7 +259,8 @@ def main(argv: list[str] | None = None) -> int:
     g = torch.randn_like(tx)
     with torch.no_grad():
         max_diff = (tap(tx, hw) - ref(tx, hw)).abs().max().item()
-    tap_fns = {"TAP (depthwise conv)": tap_step(tap, tx, hw, g), "TAP (unfold)": tap_step(ref, tx, hw, g)}
+    tap_fns = {"TAP (depthwise conv)": tap_step(tap, tx, hw, g), "TAP (unfold)": tap_step(ref, tx, hw, g),
+               "TAP (NCHW copy)": tap_step(NchwTAP(tap), tx, hw, g)}
     tap_times = time_round_robin(tap_fns, args.steps * 3, args.warmup, device)
     tap_mem = {name: peak_memory(fn, device) for name, fn in tap_fns.items()}
 
@@ -265,7 +290,10 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---|---|")
     print(f"| depthwise conv (ours) | {conv_t * 1e3:.2f} | {conv_m / 2**20:.1f} |")
     print(f"| unfold (published) | {unf_t * 1e3:.2f} | {unf_m / 2**20:.1f} |")
-    print(f"\nunfold / ours: time {tap_ratio:.2f}x, peak memory {unf_m / max(conv_m, 1):.2f}x")
+    nchw_t, nchw_m = statistics.median(tap_times["TAP (NCHW copy)"]), tap_mem["TAP (NCHW copy)"]
+    print(f"| ours on an NCHW copy (before) | {nchw_t * 1e3:.2f} | {nchw_m / 2**20:.1f} |")
+    print(f"\nunfold / ours: time {tap_ratio:.2f}x, peak memory {unf_m / max(conv_m, 1):.2f}x; "
+          f"ours / NCHW copy: time {paired_ratio(tap_times, 'TAP (depthwise conv)', 'TAP (NCHW copy)'):.2f}x")
 
     # ---- bf16 autocast against fp32, same models, same batch ----
     amp_steps = {}
