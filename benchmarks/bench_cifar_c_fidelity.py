@@ -27,9 +27,11 @@ use), ours = ``evaluation.corruptions.corrupt(x, name, severity, table="cifar10"
   set, as relative differences; the script against itself with seed B gives the noise floor.
 * ``corruption error``: a tiny CNN trained in seconds on the project's digits (``load_digits_dataset``,
   32 px RGB), its error on the 360 test digits corrupted by ours, by the script with our draws and by
-  the script with its own draws (seeds A and B), per corruption (mean over the five severities).
+  the script with its own draws, per corruption (mean over the five severities); random corruptions
+  over ``--ce-seeds`` seeds on each side (ours: seeds 0.., the script: its own seeds), whose spread
+  is the noise floor of the comparison.
 
-    python benchmarks/bench_cifar_c_fidelity.py [--images 256] [--json out.json]
+    python benchmarks/bench_cifar_c_fidelity.py [--images 256] [--ce-seeds 4] [--json out.json]
 
 Needs Wand and ImageMagick's MagickWand library (``apt-get install libmagickwand-6.q16-6``,
 ``pip install wand``) for motion blur and snow, as the script does.
@@ -78,6 +80,11 @@ RANDOM = frozenset({
 })
 
 # ---------------------------------------------------------------------------------------- draws
+
+
+def script_seed(stream: int, seed: int, image: int) -> int:
+    """The NumPy seed of one image's script run: distinct for every (stream, seed, image)."""
+    return int(np.random.SeedSequence([stream, seed, image]).generate_state(1)[0])
 
 
 class NumpyDraws:
@@ -624,6 +631,22 @@ def error(model: torch.nn.Module, images: np.ndarray, labels: np.ndarray) -> flo
     return float((logits.argmax(1).numpy() != labels).mean() * 100)
 
 
+def corruption_errors(model, images: np.ndarray, labels: np.ndarray, name: str, severity: int, seed: int,
+                      seeds: int) -> dict:
+    """Error (%) on ours (``seeds`` seeds from ``seed``), the script with our draws (``seed``) and the
+    script with its own draws (``seeds`` seeds); one of each for a deterministic corruption."""
+    n = len(images)
+    k = seeds if name in RANDOM else 1
+    draws = our_draws(n, name, severity, seed) if name in RANDOM else [None] * n
+    out = {"same": error(model, run_script(images, name, severity, draws), labels),
+           "ours": [error(model, ours(images, name, severity, seed + j), labels) for j in range(k)]}
+    if name in RANDOM:
+        out["script"] = [error(model, run_script(images, name, severity, [NumpyDraws(script_seed(100 + j, seed, i))
+                                                                           for i in range(n)]), labels)
+                         for j in range(1, k + 1)]
+    return out
+
+
 # ------------------------------------------------------------------------------------- main
 
 
@@ -635,7 +658,7 @@ def measure(clean: np.ndarray, name: str, severity: int, seed: int, seeds: tuple
     sets["same"] = run_script(clean, name, severity, draws)
     if name in RANDOM:
         for tag, s in zip(("script", "script_b"), seeds, strict=True):
-            sets[tag] = run_script(clean, name, severity, [NumpyDraws(s * 100_003 + i) for i in range(n)])
+            sets[tag] = run_script(clean, name, severity, [NumpyDraws(script_seed(s, seed, i)) for i in range(n)])
     return sets
 
 
@@ -644,6 +667,7 @@ def main() -> None:
     p.add_argument("--images", type=int, default=256, help="real 32 px photos (default 256)")
     p.add_argument("--corruptions", default="all", help="comma-separated names or 'all' (default)")
     p.add_argument("--skip-ce", action="store_true", help="no corruption-error part")
+    p.add_argument("--ce-seeds", type=int, default=4, help="seeds per side for the random corruptions' CE")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", type=Path, help="write every figure here")
     args = p.parse_args()
@@ -674,7 +698,8 @@ def main() -> None:
     for name in names:
         rows = []
         for sev in SEVERITIES:
-            sets = measure(clean, name, sev, args.seed, (1, 2))
+            seed = 1000 * args.seed + 10 * sev  # a stream per severity, as evaluation's corrupted sets have
+            sets = measure(clean, name, sev, seed, (1, 2))
             row = {"severity": sev, "same_draws": pixel_diff(sets["ours"], sets["same"])}
             stats = {k: set_stats(v, clean) for k, v in sets.items()}
             row["stats"] = stats
@@ -682,8 +707,7 @@ def main() -> None:
                 row["rel_ours"] = rel(stats["ours"], stats["script"])
                 row["rel_floor"] = rel(stats["script_b"], stats["script"])
             if model is not None:
-                ce = measure(test_x, name, sev, args.seed, (1, 2))
-                row["error"] = {k: error(model, v, test_y) for k, v in ce.items()}
+                row["error"] = corruption_errors(model, test_x, test_y, name, sev, seed, args.ce_seeds)
             rows.append(row)
             print(f"{name} {sev}: same draws {row['same_draws']}"
                   + (f" rel {row['rel_ours']} floor {row['rel_floor']}" if name in RANDOM else "")
@@ -696,27 +720,41 @@ def main() -> None:
 
 
 def print_table(result: dict) -> None:
-    """The markdown table of docs/evaluation.md: per corruption, over its five severities."""
+    """The markdown table of docs/evaluation.md: per corruption, over its five severities.
+
+    Same draws: the largest mean and max difference and the smallest share within 1 level over the
+    severities. In distribution: ours vs the script's own draws, relative, the range over severities
+    of the change from clean and the largest |difference| of the per-image mean and std; the noise
+    floor is the largest |difference| of the three between the script's seeds A and B. CE: per seed
+    the mean error over the severities, then the mean over seeds (and their range).
+    """
     ce = "clean_error" in result
-    print("\n| corruption | same draws: mean / max diff (levels), within 1 | change from clean, ours vs script "
-          "(noise floor) | CE ours / script, same draws / script, own draws (points) |")
-    print("|---|---|---|---|")
+    print("\n| corruption | same draws: mean / max diff (levels), within 1 | change from clean: ours vs script "
+          "| per-image mean, std: ours vs script | noise floor | CE (%) ours (seeds) | script, our draws "
+          "| script, own draws (seeds) | ours - script |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for name, rows in result["corruptions"].items():
         d = [r["same_draws"] for r in rows]
-        same = (f"{max(x['mean'] for x in d):.3f} / {max(x['max'] for x in d)}, "
-                f"{100 * min(x['within1'] for x in d):.2f} %")
+        cells = [f"{max(x['mean'] for x in d):.3f} / {max(x['max'] for x in d)}, "
+                 f"{100 * min(x['within1'] for x in d):.2f} %"]
         if "rel_ours" in rows[0]:
             r_o = [100 * r["rel_ours"]["change"] for r in rows]
-            r_f = [100 * r["rel_floor"]["change"] for r in rows]
-            dist = f"{min(r_o):+.1f} to {max(r_o):+.1f} % ({max(abs(v) for v in r_f):.1f} %)"
+            m_s = [100 * abs(r["rel_ours"][k]) for r in rows for k in ("mean", "std")]
+            floor = [100 * abs(v) for r in rows for v in r["rel_floor"].values()]
+            cells += [f"{min(r_o):+.1f} to {max(r_o):+.1f} %", f"<= {max(m_s):.1f} %", f"{max(floor):.1f} %"]
         else:
-            dist = "deterministic"
-        cell = ""
+            cells += ["deterministic", "", ""]
         if ce:
-            e = {k: np.mean([r["error"][k] for r in rows]) for k in rows[0]["error"]}
-            cell = f"{e['ours']:.1f} / {e['same']:.1f}" + (f" / {e['script']:.1f} ({e['script_b']:.1f})"
-                                                          if "script" in e else "")
-        print(f"| {name} | {same} | {dist} | {cell} |")
+            e = {k: np.mean([r["error"][k] for r in rows], axis=0) for k in rows[0]["error"]}
+            ours_e = np.atleast_1d(e["ours"])
+            spread = f" ({ours_e.min():.1f} to {ours_e.max():.1f})" if len(ours_e) > 1 else ""
+            cells += [f"{ours_e.mean():.1f}{spread}", f"{e['same']:.1f}"]
+            if "script" in e:
+                cells += [f"{e['script'].mean():.1f} ({e['script'].min():.1f} to {e['script'].max():.1f})",
+                          f"{ours_e.mean() - e['script'].mean():+.1f}"]
+            else:
+                cells += ["", f"{ours_e.mean() - e['same']:+.1f}"]
+        print(f"| {name} | " + " | ".join(cells) + " |")
     if ce:
         print(f"\nclean error {result['clean_error']:.1f} %")
 
