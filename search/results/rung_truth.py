@@ -3,8 +3,9 @@
 Early stopping is only worth its savings if the ranking of trials at a rung predicts their final
 ranking. For every rung epoch and every objective this module correlates, over the trials that ran
 to the end (finished, full budget, every objective), the value the trial had at that rung with its
-final value: the rung value (``rung/<metric>``, judged on the rung set) where the trial has one,
-else the epoch's own value of that metric (``clean_accuracy``, ``train_loss``: what ASHA ranks on).
+final value: the value the scheduler ranked by, that is the epoch's own value of a metric every
+epoch reports (``clean_accuracy`` on the whole test set, ``train_loss``: what ASHA and MO-ASHA rank
+on), else the rung set's (``rung/<metric>``, mCE).
 A correlation near 1 says the rung ranked the trials as the end did; near 0 or below, stopping at
 that rung was a lottery. Fewer than 3 trials, or a constant column, give no correlation (None).
 
@@ -21,6 +22,7 @@ from typing import Any, TextIO
 
 from search.results.front import Objective, rankable
 from search.results.records import TrialRecord
+from search.space.schema import EPOCH_METRICS
 from search.trial.rungs import rung_key
 
 MIN_TRIALS = 3
@@ -39,39 +41,24 @@ class RungCorrelation:
         return asdict(self)
 
 
-def _ranks(values: Sequence[float]) -> list[float]:
-    """Ranks 1..n, ties sharing their mean rank (as Spearman's rho needs)."""
-    order = sorted(range(len(values)), key=lambda i: values[i])
-    ranks = [0.0] * len(values)
-    i = 0
-    while i < len(order):
-        j = i
-        while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
-            j += 1
-        for k in range(i, j + 1):
-            ranks[order[k]] = (i + j) / 2 + 1
-        i = j + 1
-    return ranks
-
-
 def spearman(x: Sequence[float], y: Sequence[float]) -> float | None:
-    """Spearman's rank correlation (Pearson's on tie-averaged ranks); None for fewer than
+    """Spearman's rank correlation (SciPy's, ties sharing their mean rank); None for fewer than
     :data:`MIN_TRIALS` pairs or a constant side."""
     if len(x) != len(y):
         raise ValueError(f"spearman needs two sequences of one length; given {len(x)} and {len(y)}")
-    if len(x) < MIN_TRIALS:
+    if len(x) < MIN_TRIALS or len(set(x)) == 1 or len(set(y)) == 1:
         return None
-    rx, ry = _ranks(x), _ranks(y)
-    mx, my = sum(rx) / len(rx), sum(ry) / len(ry)
-    sxy = sum((a - mx) * (b - my) for a, b in zip(rx, ry, strict=True))
-    sxx, syy = sum((a - mx) ** 2 for a in rx), sum((b - my) ** 2 for b in ry)
-    if sxx == 0 or syy == 0:
-        return None
-    return sxy / math.sqrt(sxx * syy)
+    from scipy.stats import spearmanr
+
+    return float(spearmanr(x, y).statistic)
 
 
 def _at(entry: dict[str, float], metric: str) -> float | None:
-    value = entry.get(rung_key(metric), entry.get(metric))
+    """The value a scheduler ranked ``metric`` by at this epoch: the epoch's own value of a metric
+    every epoch reports (clean accuracy on the whole test set, as ASHA and MO-ASHA rank it), else the
+    rung set's ``rung/<metric>``."""
+    keys = (metric, rung_key(metric)) if metric in EPOCH_METRICS else (rung_key(metric), metric)
+    value = next((entry[k] for k in keys if k in entry), None)
     return float(value) if isinstance(value, int | float) and math.isfinite(value) else None
 
 
