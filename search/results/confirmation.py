@@ -9,7 +9,6 @@ every seed failed has no mean and does not survive.
 from __future__ import annotations
 
 import json
-import math
 import os
 import statistics
 from collections.abc import Sequence
@@ -19,6 +18,7 @@ from typing import Any
 
 from search.results.json_files import json_safe, write_json
 from search.results.pareto import non_dominated
+from search.results.records import is_finite_number
 from search.results.run_folder import confirmation_file
 
 Objective = tuple[str, str]  # (metric, "max" | "min")
@@ -52,7 +52,7 @@ class ConfirmedMember:
 
     def values(self, objective: int) -> list[float]:
         """The finite values the new seeds gave for one objective (by its index)."""
-        return [r.values[objective] for r in self.runs if _finite(r.values[objective])]
+        return [r.values[objective] for r in self.runs if is_finite_number(r.values[objective])]
 
     def mean(self, objective: int) -> float | None:
         values = self.values(objective)
@@ -135,9 +135,6 @@ def read_confirmation(run_folder: str | os.PathLike) -> Confirmation | None:
     except (ValueError, KeyError, TypeError) as err:
         raise ValueError(f"{path}: not a confirmation file search confirm wrote ({err})") from None
 
-
-def _finite(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def summarise(confirmation: Confirmation, objectives: Sequence[Objective] | None = None) -> list[dict[str, Any]]:

@@ -22,7 +22,6 @@ matched groups) behind a level, or an interval that covers 0. Plain numpy and sc
 from __future__ import annotations
 
 import json
-import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -31,7 +30,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from search.results.records import TrialRecord
+from search.results.records import TrialRecord, is_finite_number
 
 Objective = tuple[str, str]  # (metric, "max" | "min")
 MAX_LEVELS = 5  # a numeric parameter with more tried values is split in halves
@@ -102,9 +101,6 @@ def _label(value: Any) -> str:
     return str(value)
 
 
-def _finite(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
 
 def eligible(records: Sequence[TrialRecord]) -> list[TrialRecord]:
     """The trials whose final results are comparable: finished with their full budget."""
@@ -114,7 +110,7 @@ def eligible(records: Sequence[TrialRecord]) -> list[TrialRecord]:
 def _levels(param: Any, rows: list[TrialRecord]) -> tuple[dict[str, str], list[str], str]:
     """(trial id -> level label, labels in order with the baseline first, how levels were made)."""
     values = {r.trial_id: r.params[param.name] for r in rows}
-    numeric = param.kind in ("int", "float") and all(_finite(v) for v in values.values())
+    numeric = param.kind in ("int", "float") and all(is_finite_number(v) for v in values.values())
     if not numeric:
         order = [_key(c) for c in getattr(param, "choices", ())]  # the space's order: baseline first
         seen = sorted({_key(v) for v in values.values()}, key=lambda k: (order.index(k) if k in order else len(order), k))
@@ -230,7 +226,7 @@ def component_effects(
             continue
         match_on = [n for n in names if n != param.name and parents.get(n) != param.name]
         for metric, direction in metrics:
-            with_value = [r for r in rows if _finite(r.final.get(metric))]
+            with_value = [r for r in rows if is_finite_number(r.final.get(metric))]
             base = [r for r in with_value if level_of[r.trial_id] == order[0]]
             for label in order[1:]:
                 level = [r for r in with_value if level_of[r.trial_id] == label]

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from search.results.pareto import pareto_ranks
-from search.results.records import TrialRecord
+from search.results.records import TrialRecord, is_finite_number
 
 Objective = tuple[str, str]  # (metric, "max" | "min")
 
@@ -42,9 +42,7 @@ class TrialPoint:
 
 def _value(final: dict[str, Any], metric: str) -> float | None:
     value = final.get(metric)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        return None
-    return float(value)
+    return float(value) if is_finite_number(value) else None
 
 
 def rankable(record: TrialRecord, objectives: Sequence[Objective]) -> bool:

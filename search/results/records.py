@@ -11,6 +11,7 @@ driver or a node is killed mid-write.
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -94,3 +95,8 @@ def load_records(run_folder: str | os.PathLike) -> list[TrialRecord]:
     if not folder.is_dir():
         return []
     return [TrialRecord.load(p) for p in sorted(folder.glob("*.json")) if not p.name.startswith(".")]
+
+
+def is_finite_number(value: Any) -> bool:
+    """True for a real, finite metric value (an int or float, not a bool, not NaN or inf)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)

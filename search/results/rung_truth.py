@@ -15,13 +15,12 @@ run and ``search pareto`` all show the same numbers.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, TextIO
 
 from search.results.front import Objective, rankable
-from search.results.records import TrialRecord
+from search.results.records import TrialRecord, is_finite_number
 from search.space.schema import EPOCH_METRICS
 from search.trial.rungs import rung_key
 
@@ -59,7 +58,7 @@ def _at(entry: dict[str, float], metric: str) -> float | None:
     rung set's ``rung/<metric>``."""
     keys = (metric, rung_key(metric)) if metric in EPOCH_METRICS else (rung_key(metric), metric)
     value = next((entry[k] for k in keys if k in entry), None)
-    return float(value) if isinstance(value, int | float) and math.isfinite(value) else None
+    return float(value) if is_finite_number(value) else None
 
 
 def rung_correlations(records: Sequence[TrialRecord], objectives: Sequence[Objective],

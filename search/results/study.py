@@ -7,7 +7,6 @@ page (search.report) only draws and a test can check every figure against the re
 
 from __future__ import annotations
 
-import math
 import os
 import re
 from collections.abc import Sequence
@@ -19,7 +18,7 @@ from search.results.confirmation import Confirmation
 from search.results.effects import RESAMPLES, ParamEffects, component_effects, eligible
 from search.results.front import Objective, TrialPoint, rank_trials, rankable, sort_points
 from search.results.pareto import default_reference, hypervolume, non_dominated
-from search.results.records import TrialRecord
+from search.results.records import TrialRecord, is_finite_number
 
 # evaluation.report's flat keys and which way is better: stability is a clean-vs-corrupted cosine;
 # head_diversity is the heads' mean pairwise cosine (lower = more diverse heads).
@@ -90,9 +89,6 @@ class Study:
         return sum(self.counts.values())
 
 
-def _finite(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
 
 def hypervolume_steps(
     records: Sequence[TrialRecord],
@@ -140,7 +136,7 @@ def error_grid(members: Sequence[TrialRecord]) -> ErrorGrid:
 
     def value(record: TrialRecord, c: str, s: int) -> float | None:
         v = record.final.get(f"error/{c}/{s}")
-        return float(v) if _finite(v) else None
+        return float(v) if is_finite_number(v) else None
 
     return ErrorGrid([r.trial_id for r in members], cs, ss, [[[value(r, c, s) for s in ss] for c in cs] for r in members])
 
@@ -175,7 +171,7 @@ def build_study(
     by_id = {r.trial_id: r for r in records}
     full = eligible(records)
     attention = {
-        metric: {r.trial_id: float(r.final[metric]) for r in full if _finite(r.final.get(metric))}
+        metric: {r.trial_id: float(r.final[metric]) for r in full if is_finite_number(r.final.get(metric))}
         for metric in ATTENTION_METRICS
     }
     attention = {m: v for m, v in attention.items() if v}
