@@ -40,7 +40,8 @@ class TrialPoint:
         return self.rank == 1
 
 
-def _value(final: dict[str, Any], metric: str) -> float | None:
+def metric_value(final: dict[str, Any], metric: str) -> float | None:
+    """``final[metric]`` as a float, None when it is absent or not a finite number."""
     value = final.get(metric)
     return float(value) if is_finite_number(value) else None
 
@@ -50,7 +51,7 @@ def rankable(record: TrialRecord, objectives: Sequence[Objective]) -> bool:
     return (
         record.status == "finished"
         and bool(record.full_budget)
-        and all(_value(record.final, metric) is not None for metric, _ in objectives)
+        and all(metric_value(record.final, metric) is not None for metric, _ in objectives)
     )
 
 
@@ -59,7 +60,7 @@ def rank_trials(records: Sequence[TrialRecord], objectives: Sequence[Objective])
     points: list[TrialPoint] = []
     ranked: list[TrialPoint] = []
     for record in records:
-        values = [_value(record.final, metric) for metric, _ in objectives]
+        values = [metric_value(record.final, metric) for metric, _ in objectives]
         if all(v is None for v in values):
             continue  # nothing to place (failed, or still running)
         point = TrialPoint(record.trial_id, record.status, bool(record.full_budget), values, dict(record.params))

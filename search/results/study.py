@@ -16,7 +16,7 @@ from typing import Any
 
 from search.results.confirmation import Confirmation
 from search.results.effects import RESAMPLES, ParamEffects, component_effects, eligible
-from search.results.front import Objective, TrialPoint, rank_trials, rankable, sort_points
+from search.results.front import Objective, TrialPoint, metric_value, rank_trials, rankable, sort_points
 from search.results.pareto import default_reference, hypervolume, non_dominated
 from search.results.records import TrialRecord, is_finite_number
 
@@ -134,11 +134,8 @@ def error_grid(members: Sequence[TrialRecord]) -> ErrorGrid:
                 severities.add(int(match["severity"]))
     cs, ss = list(corruptions), sorted(severities)
 
-    def value(record: TrialRecord, c: str, s: int) -> float | None:
-        v = record.final.get(f"error/{c}/{s}")
-        return float(v) if is_finite_number(v) else None
-
-    return ErrorGrid([r.trial_id for r in members], cs, ss, [[[value(r, c, s) for s in ss] for c in cs] for r in members])
+    grid = [[[metric_value(r.final, f"error/{c}/{s}") for s in ss] for c in cs] for r in members]
+    return ErrorGrid([r.trial_id for r in members], cs, ss, grid)
 
 
 def build_study(

@@ -42,7 +42,7 @@ from ray.tune.search import Searcher
 
 from search.errors import UserError
 from search.results.confirmation import Confirmation, ConfirmedMember, SeedResult
-from search.results.front import Objective, rank_trials, rankable, sort_points
+from search.results.front import Objective, metric_value, rank_trials, rankable, sort_points
 from search.results.json_files import json_safe
 from search.results.records import TrialRecord, load_records, record_path
 from search.results.run_folder import CONFIRM_RAY_NAME, confirm_dir, confirmation_file, locate, space_copy
@@ -139,14 +139,10 @@ def build_confirmation(objectives: list[Objective], seeds: list[int], members: l
         confirmed.append(ConfirmedMember(
             trial_id=member.trial_id,
             params={k: v for k, v in member.params.items() if k != "seed"},
-            search_values=tuple(_number(member.final.get(m)) for m, _ in objectives),
+            search_values=tuple(metric_value(member.final, m) for m, _ in objectives),
             runs=tuple(results),
         ))
     return Confirmation(tuple(objectives), tuple(seeds), tuple(confirmed))
-
-
-def _number(value: Any) -> float | None:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 # ---- the whole command -------------------------------------------------------------------------------------
