@@ -121,12 +121,12 @@ def main(argv: list[str] | None = None) -> int:
                 if c == "step":
                     steps.append(seconds(step, max(1, args.repeats // 5)))
                 else:
-                    times[c].append(seconds(lambda c=c: variants[c[1]](images, c[0], g), args.repeats))
+                    times[c].append(seconds(lambda c=c, images=images, g=g, variants=variants: variants[c[1]](images, c[0], g), args.repeats))
         for aug, v in cases:
             t = times[(aug, v)]
             ref = times.get((aug, "hand-written"))
-            ratio = f"{statistics.median(r / x for r, x in zip(ref, t)):.2f}x" if ref else "-"
-            share = statistics.median(x / s for x, s in zip(t, steps))
+            ratio = f"{statistics.median(r / x for r, x in zip(ref, t, strict=True)):.2f}x" if ref else "-"
+            share = statistics.median(x / s for x, s in zip(t, steps, strict=True))
             print(f"| {side} px, {batch} | `{aug}` | {v} | {batch / statistics.median(t):,.0f} | {ratio} | {share:.1%} |")
         print(f"| {side} px, {batch} | (training step) | quickstart model | {batch / statistics.median(steps):,.0f} | - | 100% |")
     return 0

@@ -58,7 +58,7 @@ def test_crop_and_jitter_shift_the_content_and_change_brightness_and_contrast_pe
     pad = 16 // 8
     padded = torch.nn.functional.pad(images, (pad,) * 4, mode="reflect")
     offsets, slopes = [], []
-    for o, p in zip(out, padded):
+    for o, p in zip(out, padded, strict=True):
         offset, r = _best_offset(o, p, 16)
         assert r > 0.9999  # the output is its crop, brightened and contrasted: nothing else
         offsets.append(offset)

@@ -13,7 +13,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from search_support import run_tiny_search
+from search_support import run_tiny_search, tiny_space
 
 from search import cli
 from search.results.confirmation import read_confirmation
@@ -29,23 +29,7 @@ from search.tune.confirm import build_confirmation, confirm_front, job, new_seed
 
 pytestmark = pytest.mark.slow
 
-SPACE = """\
-name: confirming
-data: {{dataset: digits, image_size: 16, train_subset: 200, test_subset: 60}}
-model:
-  patch_size: 4
-  embed_dim: 16
-  depth: 1
-  num_heads: {{choice: [1, 2]}}
-  mixer: {{choice: [mlp, se]}}
-  tap: {{choice: [false, true]}}
-  tap_dilations: [1, 2]
-train: {{epochs: 1, batch_size: 64, lr: 0.003}}
-eval: {{corruptions: [gaussian_noise, fog], severities: [1, 3], subset: 24, cache_dir: {cache}}}
-search: {{sampler: random, num_trials: 3, concurrency: 2, seed: 3}}
-resources: {{cpus_per_trial: 1}}
-storage: {storage}
-"""
+SPACE = tiny_space("confirming")
 ROOT = Path(__file__).resolve().parents[2]
 SEEDS = [1003, 2003]  # the search's seed (3) + 1000 k
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import optuna
 import pytest
-from search_support import run_tiny_search
+from search_support import run_tiny_search, tiny_space
 from tracking_support import free_port
 
 from search.results.summary import pareto_front
@@ -31,23 +31,7 @@ from search.tracking.ui import local_ui_command
 
 pytestmark = pytest.mark.slow
 
-SPACE = """\
-name: usable
-data: {{dataset: digits, image_size: 16, train_subset: 200, test_subset: 60}}
-model:
-  patch_size: 4
-  embed_dim: 16
-  depth: 1
-  num_heads: {{choice: [1, 2]}}
-  mixer: {{choice: [mlp, se]}}
-  tap: {{choice: [false, true]}}
-  tap_dilations: [1, 2]
-train: {{epochs: 1, batch_size: 64, lr: 0.003, adl_weight: {{choice: [0.0, 1.0]}}}}
-eval: {{corruptions: [gaussian_noise, fog], severities: [1, 3], subset: 24, cache_dir: {cache}}}
-search: {{sampler: random, num_trials: 4, concurrency: 2, seed: 3}}
-resources: {{cpus_per_trial: 1}}
-storage: {storage}
-"""
+SPACE = tiny_space("usable", num_trials=4, train_extra=", adl_weight: {{choice: [0.0, 1.0]}}")
 ROOT = Path(__file__).resolve().parents[2]
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from search_support import tiny_space
 
 from search.cli import main
 from search.results.confirmation import Confirmation, ConfirmedMember, SeedResult, read_confirmation
@@ -240,23 +241,7 @@ def test_search_report_rejects_what_is_not_a_search(tmp_path, capsys, monkeypatc
 
 
 # ---- a real search, its report logged to MLflow and opened in Chromium ------------------------------------
-TINY = """\
-name: reported
-data: {{dataset: digits, image_size: 16, train_subset: 160, test_subset: 48}}
-model:
-  patch_size: 4
-  embed_dim: 16
-  depth: 1
-  num_heads: {{choice: [1, 2]}}
-  mixer: {{choice: [mlp, se]}}
-  tap: {{choice: [false, true]}}
-  tap_dilations: [1, 2]
-train: {{epochs: 1, batch_size: 64, lr: 0.003}}
-eval: {{corruptions: [gaussian_noise, fog], severities: [1, 3], subset: 16, cache_dir: {cache}}}
-search: {{sampler: random, num_trials: 4, concurrency: 2, seed: 5}}
-resources: {{cpus_per_trial: 1}}
-storage: {storage}
-"""
+TINY = tiny_space("reported", train_subset=160, test_subset=48, eval_subset=16, num_trials=4, seed=5)
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
 
