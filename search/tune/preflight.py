@@ -88,10 +88,10 @@ def _check_writable(space: Any, field: str, given: str) -> None:
 
 
 def _check_tracking(space: Any, tracking_uri: str | None) -> None:
-    from search.tracking.store import check_reachable, resolve_tracking_uri
-
     if not (tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or "").strip():
         return  # the run folder's own SQLite store: created with the run folder, checked above
+    from search.tracking.store import check_reachable, resolve_tracking_uri  # imports MLflow: 1-2 s
+
     check_reachable(resolve_tracking_uri(space.run_folder, tracking_uri))
 
 

@@ -6,16 +6,16 @@
    anything starts, that this machine has what the space names (``data.path``, folders it can write,
    a tracking store that answers: :mod:`search.tune.preflight`);
 2. starts Ray locally (small: the space's CPUs, no dashboard, no idle workers) or joins ``address``;
-   meanwhile it checks that the MLflow store answers and the data sets load, and builds the search's
-   corrupted test set once (cached; every trial reads the same images): a failure there stops Ray
-   again, before any trial;
+   meanwhile it loads the data sets and builds the search's corrupted test set once (cached; every
+   trial reads the same images): a failure there stops Ray again, before any trial;
 3. shares the CPUs of a local Ray that no trial will need any more with the trials still running
    (:mod:`search.tune.cores`);
 4. creates the Tune experiment ``<storage>/<name>`` with ``SpaceSearch`` (Optuna, the space's sampler
    and seed, the study in ``<run folder>/optuna.db``) behind a ``ConcurrencyLimiter`` — or, when that
    experiment exists, restores it: finished trials are kept, unfinished ones resume from their last
    checkpoint, and the searcher's state (Optuna study, sampler, counters) comes back with it;
-5. runs it with the live view, the record writer and the MLflow callback;
+5. runs it with the live view and the record writer, whose listeners (the MLflow tracker, the
+   study links) log each record on a thread of their own (:mod:`search.tune.listener_thread`);
 6. prints the Pareto front of the trials that ran their full budget, and closes the MLflow run,
    while Ray shuts down beside it.
 """
@@ -32,6 +32,7 @@ import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TextIO
 
@@ -44,6 +45,7 @@ from search.space import SearchSpace
 from search.trial.rungs import scheduler_rung_epochs
 from search.tune import reuse
 from search.tune.interrupt import WORKER_SETUP_HOOK, Interruption
+from search.tune.listener_thread import ListenerThread
 from search.tune.preflight import discard, first_missing, preflight
 
 # Ray's system config for a search's Ray: no idle worker processes started for the driver. Ray Tune
@@ -102,35 +104,35 @@ def run_search(
           f"{space.search.num_trials} trials, run folder {run_folder}", file=out, flush=True)
     timings: dict[str, float] = {}
     t0 = time.monotonic()
-    # Ray starts (seconds, mostly spent waiting for its processes) while two threads load the data
-    # and build (or read) the corrupted test set, and open the MLflow store. A bad data set or an
-    # unreachable store stops the search there, before any trial starts. The build's progress line
-    # rewrites itself with '\r': only for a terminal.
+    # Ray starts (seconds, mostly spent waiting for its processes) while a thread loads the data
+    # and builds (or reads) the corrupted test set. A bad data set stops the search there, before
+    # any trial starts. The build's progress line rewrites itself with '\r': only for a terminal.
+    # MLflow is opened later, on the listener thread, while the first trials start (a server given
+    # by the user was checked reachable by the preflight).
     progress = verbose or sys.stderr.isatty()
-    with ThreadPoolExecutor(max_workers=2) as pool:
+    with ThreadPoolExecutor(max_workers=1) as pool:
         preparing = pool.submit(prepare, space, progress)
-        tracking = pool.submit(_tracker, space, run_folder, tracking_uri)
         started_ray = start_ray(space, address, verbose)
         timings["ray_start_s"] = time.monotonic() - t0
         try:
             context, num_classes, data = preparing.result()
-            tracker = tracking.result()
         except BaseException:
             if started_ray:
                 stop_ray()
-            wait([preparing, tracking])
+            wait([preparing])
             discard(new_folder)  # a search that never started leaves no run folder
             raise
     timings["prepare_s"] = time.monotonic() - t0
     run_folder.mkdir(parents=True, exist_ok=True)
     if space.text and not run_files.space_copy(run_folder).exists():
         run_files.space_copy(run_folder).write_text(space.text)
+    listening = ListenerThread(partial(_record_listeners, space, run_folder, tracking_uri))
     try:
         with tempfile.TemporaryDirectory(prefix="search-cores-") as cores:
             spare = _spare_cores(space, Path(cores)) if started_ray and not address else None
             if spare is not None:
                 context = context.with_runtime(threads_path=str(spare.path))
-            tuner, resumed, live = _tuner(space, context, data, num_classes, run_folder, tracker, verbose, out, spare)
+            tuner, resumed, live = _tuner(space, context, data, num_classes, run_folder, listening, verbose, out, spare)
             setup = time.monotonic() - start
             status = "finished"
             t0 = time.monotonic()
@@ -146,6 +148,8 @@ def run_search(
             if live.first_start is not None and live.last_end is not None:
                 timings["first_trial_s"] = live.first_start - t0
                 timings["trials_span_s"] = live.last_end - live.first_start
+        listeners = listening.close()  # every record handed over is in MLflow now
+        tracker = listeners[0] if listeners else None
         records = load_records(run_folder)
         if status == "finished":  # never after an interruption: its running trials resume next time
             records = _drop_lost_trials(records, run_folder, out, tracker)
@@ -153,6 +157,7 @@ def run_search(
         if ended < space.search.num_trials:
             status = "interrupted"
     except BaseException:
+        listening.close(timeout_s=10.0)
         if started_ray:
             stop_ray()
         raise
@@ -251,15 +256,16 @@ def _driver_has_cuda() -> bool:
     return torch.cuda.is_available()
 
 
-def _tracker(space: SearchSpace, run_folder: Path, tracking_uri: str | None):
-    """The MLflow tracker, checked reachable before anything starts."""
+def _record_listeners(space: SearchSpace, run_folder: Path, tracking_uri: str | None) -> list:
+    """The record writer's listeners, built on the listener thread: the MLflow tracker (always
+    first: the search's end reads it), then the Optuna study links, which need its run ids."""
     from search.tracking import SearchTracker
+    from search.tune.study_links import StudyLinks
 
     # Not two INFO lines on stderr ("Creating initial MLflow database tables...") for each new store.
     logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
     tracker = SearchTracker(run_folder, space, tracking_uri)
-    tracker.check_reachable()
-    return tracker
+    return [tracker, StudyLinks(run_folder, space.name, tracker.run_id_of)]
 
 
 def start_ray(space: SearchSpace, address: str | None, verbose: bool) -> bool:
@@ -326,7 +332,7 @@ def _spare_cores(space: SearchSpace, folder: Path):
 
 
 # ---- the Tune experiment --------------------------------------------------------------------------------
-def _tuner(space, context, data, num_classes, run_folder, tracker, verbose, out, spare):
+def _tuner(space, context, data, num_classes, run_folder, listening, verbose, out, spare):
     """A new Tuner, or the restored one when the experiment exists; returns (tuner, resumed, live view)."""
     from ray import tune
 
@@ -334,8 +340,6 @@ def _tuner(space, context, data, num_classes, run_folder, tracker, verbose, out,
     from search.tune.live import LiveView
     from search.tune.recorder import RecordWriter
     from search.tune.schedulers import make_scheduler
-    from search.tune.study_links import StudyLinks
-
 
     # Epoch results carry no corruption metrics (those come once, at the end of a trial); Tune
     # would otherwise reject every result that lacks one of the searcher's metrics.
@@ -353,9 +357,9 @@ def _tuner(space, context, data, num_classes, run_folder, tracker, verbose, out,
     live = LiveView(space.objectives, [p.name for p in space.params], space.search.num_trials,
                     space.train.epochs, stream=out)
     live.seed(load_records(run_folder))
-    # The tracker hears of each record from the writer that wrote it: no order between callbacks.
-    listeners = [tracker, StudyLinks(run_folder, space.name, tracker.run_id_of)] if tracker is not None else []
-    callbacks = [RecordWriter(run_folder, listeners=listeners), live]
+    # The tracker hears of each record from the writer that wrote it (no order between callbacks),
+    # on the listener thread (Tune's loop never waits for MLflow).
+    callbacks = [RecordWriter(run_folder, listeners=[listening]), live]
     if spare is not None:
         callbacks.append(spare)
     ray_verbose = 2 if verbose else 0

@@ -1,0 +1,104 @@
+"""The record listeners' thread: order, copies, waiting at the end, failures, pickling."""
+
+from __future__ import annotations
+
+import pickle
+import threading
+import time
+
+import pytest
+
+from search.results.records import TrialRecord
+from search.tune.listener_thread import ListenerThread
+
+pytestmark = pytest.mark.timeout(60)
+
+
+class SlowListener:
+    """Remembers what it got, on which thread, a little slowly (as MLflow's commits are)."""
+
+    def __init__(self, delay_s: float = 0.01) -> None:
+        self.delay_s = delay_s
+        self.started_on: str | None = None
+        self.got: list[tuple[str, str, int, str | None]] = []
+        self.threads: set[str] = set()
+
+    def start(self) -> None:
+        self.started_on = threading.current_thread().name
+
+    def log_record(self, record: TrialRecord, ray_error: str | None = None) -> None:
+        time.sleep(self.delay_s)
+        self.threads.add(threading.current_thread().name)
+        self.got.append((record.trial_id, record.status, len(record.history), ray_error))
+
+
+def test_records_reach_every_listener_in_order_off_the_callers_thread() -> None:
+    first, second = SlowListener(), SlowListener(0.0)
+    built_on: list[str] = []
+
+    def build() -> list[SlowListener]:
+        built_on.append(threading.current_thread().name)
+        return [first, second]
+
+    listening = ListenerThread(build)
+    listening.start()
+    record = TrialRecord("t1")
+    t0 = time.monotonic()
+    for epoch in range(1, 21):
+        record.history.append({"epoch": float(epoch)})  # the writer changes its one object
+        listening.log_record(record)
+    record.status = "failed"
+    listening.log_record(record, ray_error="boom")
+    handed_over_s = time.monotonic() - t0
+    assert handed_over_s < 0.15  # 21 records x 10 ms of listener work: the caller did not wait for it
+
+    assert listening.close() == [first, second]
+    expected = [("t1", "running", n, None) for n in range(1, 21)] + [("t1", "failed", 20, "boom")]
+    assert first.got == expected  # each a copy taken when handed over, in order, all of them
+    assert second.got == expected
+    caller = threading.current_thread().name
+    assert built_on == ["record-listeners"] and first.started_on == "record-listeners"
+    assert first.threads == {"record-listeners"} != {caller}
+
+
+def test_close_without_a_start_builds_the_listeners_once() -> None:
+    calls: list[int] = []
+    listener = SlowListener()
+    listening = ListenerThread(lambda: calls.append(1) or [listener])
+    assert listening.close() == [listener]
+    assert listening.close() == [listener]
+    assert calls == [1] and listener.got == []
+
+
+def test_a_failing_listener_or_builder_does_not_stop_the_others(caplog) -> None:
+    class Broken(SlowListener):
+        def log_record(self, record, ray_error=None):
+            raise RuntimeError("database is locked")
+
+    good = SlowListener(0.0)
+    listening = ListenerThread(lambda: [Broken(), good])
+    listening.log_record(TrialRecord("a"))
+    listening.log_record(TrialRecord("b"))
+    assert listening.close() and [g[0] for g in good.got] == ["a", "b"]
+    assert "database is locked" in caplog.text
+
+    def no_mlflow():
+        raise OSError("read-only file system")
+
+    failing = ListenerThread(no_mlflow)
+    failing.log_record(TrialRecord("a"))
+    assert failing.close() == []
+    assert "could not be set up (read-only file system)" in caplog.text
+
+
+def test_pickles_without_its_thread() -> None:
+    listening = ListenerThread(_build_one)
+    listening.log_record(TrialRecord("x"))
+    copy = pickle.loads(pickle.dumps(listening))
+    assert listening.close()[0].got[0][0] == "x"
+    (fresh,) = copy.close()
+    assert fresh.got == []  # the copy has its builder, none of the running state
+
+
+def _build_one() -> list[SlowListener]:
+    return [SlowListener(0.0)]
