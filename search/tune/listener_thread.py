@@ -11,6 +11,11 @@ creates (and migrates) the run folder's SQLite store, seconds of the driver's ti
 search's setup no longer waits for. A tracking server given by the user was already checked
 reachable before Ray started (:mod:`search.tune.preflight`). :meth:`ListenerThread.close` waits
 until every record handed over has been logged and returns the listeners, for the search's end.
+
+With ``coalesce_s``, the thread gathers what arrives within that many seconds of a first record and
+hands over only the latest record of each trial (a record holds the trial's whole state, every
+epoch so far, and the tracker logs what MLflow lacks of it): a trial's epochs then reach MLflow at
+most that late, in a fraction of the calls (each a SQLite transaction or an HTTP request).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import copy
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -35,10 +41,13 @@ class ListenerThread:
 
     Args:
         build: makes the listeners, on the thread, before the first record; called once.
+        coalesce_s: gather records for this long and hand over each trial's latest only (None:
+            every record, as it comes).
     """
 
-    def __init__(self, build: Callable[[], Sequence[Any]]) -> None:
+    def __init__(self, build: Callable[[], Sequence[Any]], coalesce_s: float | None = None) -> None:
         self._build = build
+        self.coalesce_s = coalesce_s
         self._init_runtime()
 
     def _init_runtime(self) -> None:
@@ -48,10 +57,10 @@ class ListenerThread:
 
     # Ray may pickle the record writer with its listeners: the builder travels, not the thread.
     def __getstate__(self) -> dict[str, Any]:
-        return {"_build": self._build}
+        return {"_build": self._build, "coalesce_s": self.coalesce_s}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self._build = state["_build"]
+        self._build, self.coalesce_s = state["_build"], state["coalesce_s"]
         self._init_runtime()
 
     # ---- RecordListener ---------------------------------------------------------------------------
@@ -91,9 +100,38 @@ class ListenerThread:
             listeners = self._listeners = []
         for listener in listeners:
             _safely(listener.start)
-        while (item := self._queue.get()) is not _STOP:
-            for listener in listeners:
-                _safely(listener.log_record, *item)
+        stopping = False
+        while not stopping:
+            batch = [self._queue.get()]
+            stopping = batch[0] is _STOP
+            if self.coalesce_s is not None and not stopping:
+                stopping = self._gather(batch)
+            for record, ray_error in _latest_per_trial([item for item in batch if item is not _STOP]):
+                for listener in listeners:
+                    _safely(listener.log_record, record, ray_error)
+
+    def _gather(self, batch: list) -> bool:
+        """Add to ``batch`` what arrives within ``coalesce_s``; True when the end came with it."""
+        deadline = time.monotonic() + float(self.coalesce_s or 0.0)
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                item = self._queue.get(timeout=left)
+            except queue.Empty:
+                break
+            if item is _STOP:
+                return True
+            batch.append(item)
+        return False
+
+
+def _latest_per_trial(batch: list[tuple[TrialRecord, str | None]]) -> list[tuple[TrialRecord, str | None]]:
+    """The last record of each trial in ``batch`` (in the order the trials first appear), with the
+    last Ray error any of its records carried."""
+    latest: dict[str, tuple[TrialRecord, str | None]] = {}
+    for record, ray_error in batch:
+        before = latest.get(record.trial_id)
+        latest[record.trial_id] = (record, ray_error or (before[1] if before else None))
+    return list(latest.values())
 
 
 def _safely(fn: Callable[..., Any], *args: Any) -> None:

@@ -53,6 +53,7 @@ from search.tune.preflight import discard, first_missing, preflight
 # process for each and never places one on those idle workers (each spends a second of CPU importing
 # Ray while the search sets up).
 RAY_SYSTEM_CONFIG = {"prestart_worker_first_driver": False}
+LISTENER_COALESCE_S = 5.0  # the record listeners' gathering window (search/tune/listener_thread.py)
 RAY_CLUSTERS_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"  # "0": a local Ray on 127.0.0.1 (see _loopback_only)
 
 
@@ -115,6 +116,7 @@ def run_search(
         started_ray = start_ray(space, address, verbose)
         timings["ray_start_s"] = time.monotonic() - t0
         try:
+            _import_experiment_modules()  # while the data and the corrupted set are still on their way
             context, num_classes, data = preparing.result()
         except BaseException:
             if started_ray:
@@ -126,7 +128,8 @@ def run_search(
     run_folder.mkdir(parents=True, exist_ok=True)
     if space.text and not run_files.space_copy(run_folder).exists():
         run_files.space_copy(run_folder).write_text(space.text)
-    listening = ListenerThread(partial(_record_listeners, space, run_folder, tracking_uri))
+    # A trial's epochs reach MLflow at most LISTENER_COALESCE_S late, in a fraction of the calls.
+    listening = ListenerThread(partial(_record_listeners, space, run_folder, tracking_uri), LISTENER_COALESCE_S)
     try:
         with tempfile.TemporaryDirectory(prefix="search-cores-") as cores:
             spare = _spare_cores(space, Path(cores)) if started_ray and not address else None
@@ -332,6 +335,20 @@ def _spare_cores(space: SearchSpace, folder: Path):
 
 
 # ---- the Tune experiment --------------------------------------------------------------------------------
+def _import_experiment_modules() -> None:
+    """Import what :func:`_tuner` needs (Ray Tune, Optuna, the trial function with torch and timm:
+    seconds), on the main thread while the preparing thread still loads data and builds the
+    corrupted set; the two overlap where either waits on numpy, torch or the disk."""
+    import optuna  # noqa: F401
+    import ray.tune  # noqa: F401
+
+    import search.trial.train  # noqa: F401
+    import search.tune.live  # noqa: F401
+    import search.tune.recorder  # noqa: F401
+    import search.tune.schedulers  # noqa: F401
+    import search.tune.searcher  # noqa: F401
+
+
 def _tuner(space, context, data, num_classes, run_folder, listening, verbose, out, spare):
     """A new Tuner, or the restored one when the experiment exists; returns (tuner, resumed, live view)."""
     from ray import tune

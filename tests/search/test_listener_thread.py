@@ -102,3 +102,28 @@ def test_pickles_without_its_thread() -> None:
 
 def _build_one() -> list[SlowListener]:
     return [SlowListener(0.0)]
+
+
+def test_coalescing_hands_over_each_trials_latest_record_within_the_window() -> None:
+    listener = SlowListener(0.0)
+    listening = ListenerThread(lambda: [listener], coalesce_s=1.0)
+    a, b = TrialRecord("a"), TrialRecord("b")
+    t0 = time.monotonic()
+    for epoch in range(1, 6):  # a burst of both trials' epochs, well within one window
+        a.history.append({"epoch": float(epoch)})
+        listening.log_record(a)
+        b.history.append({"epoch": float(epoch)})
+        listening.log_record(b, ray_error="lost a node" if epoch == 2 else None)
+    deadline = time.monotonic() + 10
+    while len(listener.got) < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert time.monotonic() - t0 >= 0.9  # handed over once the window closed, not record by record
+    # One call per trial, each with every epoch; the Ray error of an earlier record is kept.
+    assert listener.got == [("a", "running", 5, None), ("b", "running", 5, "lost a node")]
+
+    a.status = "finished"
+    listening.log_record(a)
+    t1 = time.monotonic()
+    listening.close()  # the end does not wait for the window
+    assert time.monotonic() - t1 < 0.9
+    assert listener.got[-1] == ("a", "finished", 5, None)
