@@ -9,8 +9,9 @@
    budget), ``asha`` (random sampler, Ray's ASHA on clean accuracy), ``mo_asha`` (random sampler,
    MO-ASHA over clean accuracy and mCE, judged at the rungs) and ``mo_asha_tpe`` (TPE + MO-ASHA).
    The space's components trade clean accuracy for robustness (timm's RandAugment against none,
-   random erasing, FAN against MLP mixers, TAP, ADL; a continuous learning rate, so that no search
-   runs out of new configurations), so its front has several points.
+   random erasing, FAN against MLP mixers, TAP, ADL; a continuous learning rate over a wide range,
+   1e-4 to 3e-2 by default, so that no search runs out of new configurations and many trials are
+   visibly poor after an epoch or two, as in a real search), so its front has several points.
    The hypervolume of the front of the trials that ran their full budget is followed trial by trial
    (a trial counts from the time its judged result reached the driver, from Ray's result log), all
    against one reference point (:func:`search.results.pareto.default_reference` of every search's
@@ -73,7 +74,7 @@ model:
 train:
   epochs: {epochs}
   batch_size: 32
-  lr: {{float: [5.0e-4, 5.0e-3], log: true}}
+  lr: {{float: [{lr_low}, {lr_high}], log: true}}
   weight_decay: 0.05
   scheduler: cosine
   adl_weight: {{choice: [0.0, 1.0]}}
@@ -97,7 +98,7 @@ def _space_text(args: argparse.Namespace, name: str, sampler: str, scheduler: st
         severities=", ".join(str(s) for s in args.severities), eval_subset=args.eval_subset,
         rung_subset=args.rung_subset, cache=root / "cache", sampler=sampler, trials=trials,
         concurrency=args.concurrency, seed=seed, startup=max(1, args.trials // 4), scheduler=sched,
-        storage=root / "runs",
+        storage=root / "runs", lr_low=args.lr_range[0], lr_high=args.lr_range[1],
     ))
 
 
@@ -354,6 +355,8 @@ def main() -> None:
                    help="corrupted items, also the clean images judged (60 saturated at 100 %% clean accuracy)")
     p.add_argument("--severities", type=int, nargs="+", default=[1, 3, 5])
     p.add_argument("--rung-subset", type=int, default=None, help="eval.rung_subset (default: the schema's)")
+    p.add_argument("--lr-range", type=float, nargs=2, default=[1.0e-4, 3.0e-2], metavar=("LOW", "HIGH"),
+                   help="the searched learning rate's range (log-uniform; wide, so that many trials are poor early)")
     p.add_argument("--grace-period", type=int, default=1)
     p.add_argument("--reduction-factor", type=float, default=3.0)
     p.add_argument("--quickstart-rf", type=float, default=3.0)
