@@ -31,6 +31,7 @@ import random
 import statistics
 import sys
 import time
+import types
 from collections.abc import Callable
 from pathlib import Path
 
@@ -64,6 +65,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--fan-batch-size", type=int, default=2, help="batch of the FAN-B-Hybrid steps")
     p.add_argument("--fan-rounds", type=int, default=5, help="timed rounds of the FAN-B-Hybrid steps (0: skip)")
     p.add_argument("--fan-only", action="store_true", help="only the FAN-B-Hybrid steps (section 5)")
+    p.add_argument("--fan-parts", action="store_true",
+                   help="section 5 also times TAP's parts: TAP as the identity, TAP's branch-weight predictor alone")
     return p.parse_args(argv)
 
 
@@ -320,6 +323,12 @@ def fan_hybrid_step(args: argparse.Namespace, device: torch.device) -> None:
 
     fan = {"FAN-B-Hybrid": timm.create_model("fan_base_16_p4_hybrid", num_classes=args.num_classes),
            "TAP-FAN-B-Hybrid": timm.create_model("tap_fan_base_16_p4_hybrid", num_classes=args.num_classes)}
+    if args.fan_parts:  # where TAP's cost goes: the same model with each TAP cut down to a part
+        for part, forward in TAP_PARTS.items():
+            model = timm.create_model("tap_fan_base_16_p4_hybrid", num_classes=args.num_classes)
+            for block in model.blocks:
+                block.tap.forward = types.MethodType(forward, block.tap)
+            fan[f"TAP-FAN-B-Hybrid, {part}"] = model
     fx = torch.randn(args.fan_batch_size, 3, 224, 224, device=device)
     fy = torch.randint(0, args.num_classes, (args.fan_batch_size,), device=device)
     steps = {}
@@ -338,6 +347,27 @@ def fan_hybrid_step(args: argparse.Namespace, device: torch.device) -> None:
         ratio = paired_ratio(times, f"TAP-FAN-B-Hybrid {prec}", f"FAN-B-Hybrid {prec}")
         print(f"| {prec} | {statistics.median(times[f'FAN-B-Hybrid {prec}']):.2f} | "
               f"{statistics.median(times[f'TAP-FAN-B-Hybrid {prec}']):.2f} | {ratio:.3f}x |")
+    if args.fan_parts:
+        print("\n| precision | " + " | ".join(f"{part} / without" for part in TAP_PARTS) + " |")
+        print("|---|" + "---|" * len(TAP_PARTS))
+        for prec in ("fp32", "bf16"):
+            cells = [f"{paired_ratio(times, f'TAP-FAN-B-Hybrid, {part} {prec}', f'FAN-B-Hybrid {prec}'):.3f}x"
+                     for part in TAP_PARTS]
+            print(f"| {prec} | " + " | ".join(cells) + " |")
+
+
+def _tap_identity(self, x: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
+    return x * 1.0  # one element-wise pass, as cheap as a TAP can be
+
+
+def _tap_predictor_only(self, x: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
+    B, N, C = x.shape
+    tokens = x.reshape(B, hw[0], hw[1], C)
+    w = self.branch_weights(tokens.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)  # the predictor, as TAP runs it
+    return (tokens * w[..., 0:1]).reshape(B, N, C)  # the identity branch only: no pooling
+
+
+TAP_PARTS = {"TAP as the identity": _tap_identity, "predictor only": _tap_predictor_only}
 
 
 if __name__ == "__main__":
