@@ -229,7 +229,7 @@ def print_versus(runs: dict[str, list[dict[str, float]]]) -> None:
           "(driver / Ray / workers) |")
     print("|---|---|---|---|---|---|")
     for arm, m in med.items():
-        name = arm.replace("+", f" ({m['trials']} trials)")
+        name = arm.replace("+", f" ({m['trials']:.0f} trials)")
         print(f"| {name} | {m['wall_s']:.1f} s | {m['own_s']:.1f} s | {m['packed_s']:.1f} s | {m['ratio']:.3f} | "
               f"{m['overhead_cpu_per_trial']:.2f} s ({m['driver_per_trial']:.2f} / {m['ray_per_trial']:.2f} / "
               f"{m['workers_per_trial']:.2f}) |")
