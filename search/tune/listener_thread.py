@@ -15,7 +15,10 @@ until every record handed over has been logged and returns the listeners, for th
 With ``coalesce_s``, the thread gathers what arrives within that many seconds of a first record and
 hands over only the latest record of each trial (a record holds the trial's whole state, every
 epoch so far, and the tracker logs what MLflow lacks of it): a trial's epochs then reach MLflow at
-most that late, in a fraction of the calls (each a SQLite transaction or an HTTP request).
+most that late, in a fraction of the calls (each a SQLite transaction or an HTTP request). A trial's
+first record is never held back: its MLflow run is created at once, so that the study links can
+name it on the Optuna trial while that trial is still running (Optuna refuses attributes on a
+finished trial).
 """
 
 from __future__ import annotations
@@ -101,17 +104,20 @@ class ListenerThread:
         for listener in listeners:
             _safely(listener.start)
         stopping = False
+        seen: set[str] = set()  # trials whose first record was handed over
         while not stopping:
             batch = [self._queue.get()]
             stopping = batch[0] is _STOP
-            if self.coalesce_s is not None and not stopping:
-                stopping = self._gather(batch)
+            if self.coalesce_s is not None and not stopping and batch[0][0].trial_id in seen:
+                stopping = self._gather(batch, seen)
+            seen.update(item[0].trial_id for item in batch if item is not _STOP)
             for record, ray_error in _latest_per_trial([item for item in batch if item is not _STOP]):
                 for listener in listeners:
                     _safely(listener.log_record, record, ray_error)
 
-    def _gather(self, batch: list) -> bool:
-        """Add to ``batch`` what arrives within ``coalesce_s``; True when the end came with it."""
+    def _gather(self, batch: list, seen: set[str]) -> bool:
+        """Add to ``batch`` what arrives within ``coalesce_s``, or until a trial's first record
+        arrives (it goes at once); True when the end came with it."""
         deadline = time.monotonic() + float(self.coalesce_s or 0.0)
         while (left := deadline - time.monotonic()) > 0:
             try:
@@ -121,6 +127,8 @@ class ListenerThread:
             if item is _STOP:
                 return True
             batch.append(item)
+            if item[0].trial_id not in seen:
+                break
         return False
 
 
