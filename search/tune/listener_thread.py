@@ -57,6 +57,9 @@ class ListenerThread:
         self._queue: queue.Queue = queue.Queue()
         self._thread: threading.Thread | None = None
         self._listeners: list[Any] | None = None
+        self._built_event = threading.Event()  # the listeners exist
+        self._go = threading.Event()  # start them (the search's trials begin)
+        self._abandoned = False  # closed before it was started: the listeners are never started
 
     # Ray may pickle the record writer with its listeners: the builder travels, not the thread.
     def __getstate__(self) -> dict[str, Any]:
@@ -67,11 +70,20 @@ class ListenerThread:
         self._init_runtime()
 
     # ---- RecordListener ---------------------------------------------------------------------------
-    def start(self) -> None:
-        """Start the thread (it builds the listeners and starts them); idempotent."""
+    def begin(self) -> None:
+        """Start the thread: it builds the listeners now and starts them at :meth:`start`; idempotent."""
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="record-listeners", daemon=True)
             self._thread.start()
+
+    def start(self) -> None:
+        """Build (if not yet) and start the listeners on the thread; idempotent."""
+        self.begin()
+        self._go.set()
+
+    def wait_built(self, timeout_s: float | None = None) -> bool:
+        """Wait until the listeners exist (after :meth:`begin`); False on timeout."""
+        return self._built_event.wait(timeout_s)
 
     def log_record(self, record: TrialRecord, ray_error: str | None = None) -> None:
         """Queue a copy of ``record`` (the writer changes its own object at the trial's next event)."""
@@ -85,6 +97,8 @@ class ListenerThread:
         if self._thread is None:
             return self._built()
         self._queue.put(_STOP)
+        self._abandoned = not self._go.is_set()
+        self._go.set()
         self._thread.join(timeout_s)
         if self._thread.is_alive():
             log.warning("the MLflow logging did not finish within %.0f s; `search sync` logs the rest", timeout_s)
@@ -101,8 +115,11 @@ class ListenerThread:
         except Exception as err:  # noqa: BLE001  the search goes on; `search sync` logs it later
             log.warning("the record listeners could not be set up (%s); the records stay in the run folder", err)
             listeners = self._listeners = []
-        for listener in listeners:
-            _safely(listener.start)
+        self._built_event.set()
+        self._go.wait()
+        if not self._abandoned:
+            for listener in listeners:
+                _safely(listener.start)
         stopping = False
         seen: set[str] = set()  # trials whose first record was handed over
         while not stopping:

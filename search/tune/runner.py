@@ -108,28 +108,32 @@ def run_search(
     # Ray starts (seconds, mostly spent waiting for its processes) while a thread loads the data
     # and builds (or reads) the corrupted test set. A bad data set stops the search there, before
     # any trial starts. The build's progress line rewrites itself with '\r': only for a terminal.
-    # MLflow is opened later, on the listener thread, while the first trials start (a server given
-    # by the user was checked reachable by the preflight).
+    # Meanwhile the listener thread imports MLflow and opens its store (a server given by the user
+    # was checked reachable by the preflight); it logs the records of the trials later.
     progress = verbose or sys.stderr.isatty()
+    # A trial's epochs reach MLflow at most LISTENER_COALESCE_S late, in a fraction of the calls.
+    listening = ListenerThread(partial(_record_listeners, space, run_folder, tracking_uri), LISTENER_COALESCE_S)
+    listening.begin()
     with ThreadPoolExecutor(max_workers=1) as pool:
         preparing = pool.submit(prepare, space, progress)
         started_ray = start_ray(space, address, verbose)
         timings["ray_start_s"] = time.monotonic() - t0
         try:
-            _import_experiment_modules()  # while the data and the corrupted set are still on their way
             context, num_classes, data = preparing.result()
         except BaseException:
             if started_ray:
                 stop_ray()
             wait([preparing])
+            listening.close(timeout_s=30.0)  # it may be creating the store in the folder removed next
             discard(new_folder)  # a search that never started leaves no run folder
             raise
     timings["prepare_s"] = time.monotonic() - t0
     run_folder.mkdir(parents=True, exist_ok=True)
     if space.text and not run_files.space_copy(run_folder).exists():
         run_files.space_copy(run_folder).write_text(space.text)
-    # A trial's epochs reach MLflow at most LISTENER_COALESCE_S late, in a fraction of the calls.
-    listening = ListenerThread(partial(_record_listeners, space, run_folder, tracking_uri), LISTENER_COALESCE_S)
+    # The listeners exist before any trial can end: the study links name each trial's MLflow run on
+    # its Optuna trial while it runs (Optuna refuses attributes on a finished trial).
+    listening.wait_built()
     try:
         with tempfile.TemporaryDirectory(prefix="search-cores-") as cores:
             spare = _spare_cores(space, Path(cores)) if started_ray and not address else None
@@ -268,6 +272,7 @@ def _record_listeners(space: SearchSpace, run_folder: Path, tracking_uri: str | 
     # Not two INFO lines on stderr ("Creating initial MLflow database tables...") for each new store.
     logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
     tracker = SearchTracker(run_folder, space, tracking_uri)
+    tracker.check_reachable()  # creates (and migrates) a new SQLite store: before the trials
     return [tracker, StudyLinks(run_folder, space.name, tracker.run_id_of)]
 
 
@@ -335,20 +340,6 @@ def _spare_cores(space: SearchSpace, folder: Path):
 
 
 # ---- the Tune experiment --------------------------------------------------------------------------------
-def _import_experiment_modules() -> None:
-    """Import what :func:`_tuner` needs (Ray Tune, Optuna, the trial function with torch and timm:
-    seconds), on the main thread while the preparing thread still loads data and builds the
-    corrupted set; the two overlap where either waits on numpy, torch or the disk."""
-    import optuna  # noqa: F401
-    import ray.tune  # noqa: F401
-
-    import search.trial.train  # noqa: F401
-    import search.tune.live  # noqa: F401
-    import search.tune.recorder  # noqa: F401
-    import search.tune.schedulers  # noqa: F401
-    import search.tune.searcher  # noqa: F401
-
-
 def _tuner(space, context, data, num_classes, run_folder, listening, verbose, out, spare):
     """A new Tuner, or the restored one when the experiment exists; returns (tuner, resumed, live view)."""
     from ray import tune
