@@ -18,7 +18,8 @@ epoch so far, and the tracker logs what MLflow lacks of it): a trial's epochs th
 most that late, in a fraction of the calls (each a SQLite transaction or an HTTP request). A trial's
 first record is never held back: its MLflow run is created at once, so that the study links can
 name it on the Optuna trial while that trial is still running (Optuna refuses attributes on a
-finished trial).
+finished trial). :meth:`ListenerThread.wait_handed` waits until a trial's first record has been
+handed over: the searcher's last chance to link a trial that ended before the thread got to it.
 """
 
 from __future__ import annotations
@@ -60,6 +61,9 @@ class ListenerThread:
         self._built_event = threading.Event()  # the listeners exist
         self._go = threading.Event()  # start them (the search's trials begin)
         self._abandoned = False  # closed before it was started: the listeners are never started
+        self._handed: set[str] = set()  # trials with a record handed over to every listener
+        self._handed_changed = threading.Condition()
+        self._ended = False  # the thread has handed over its last record
 
     # Ray may pickle the record writer with its listeners: the builder travels, not the thread.
     def __getstate__(self) -> dict[str, Any]:
@@ -84,6 +88,20 @@ class ListenerThread:
     def wait_built(self, timeout_s: float | None = None) -> bool:
         """Wait until the listeners exist (after :meth:`begin`); False on timeout."""
         return self._built_event.wait(timeout_s)
+
+    def wait_handed(self, trial_id: str, timeout_s: float) -> bool:
+        """Wait (at most ``timeout_s``) until a record of ``trial_id`` has been handed over to every
+        listener; False on timeout, or when the thread has ended (or never began) without one."""
+        if self._thread is None:
+            return False
+        with self._handed_changed:
+            self._handed_changed.wait_for(lambda: trial_id in self._handed or self._ended, timeout_s)
+            return trial_id in self._handed
+
+    @property
+    def listeners(self) -> list[Any]:
+        """The listeners once built (empty before, or when they could not be set up)."""
+        return list(self._listeners or [])
 
     def log_record(self, record: TrialRecord, ray_error: str | None = None) -> None:
         """Queue a copy of ``record`` (the writer changes its own object at the trial's next event)."""
@@ -111,6 +129,14 @@ class ListenerThread:
 
     def _run(self) -> None:
         try:
+            self._hand_over_all()
+        finally:
+            with self._handed_changed:
+                self._ended = True
+                self._handed_changed.notify_all()
+
+    def _hand_over_all(self) -> None:
+        try:
             listeners = self._built()
         except Exception as err:  # noqa: BLE001  the search goes on; `search sync` logs it later
             log.warning("the record listeners could not be set up (%s); the records stay in the run folder", err)
@@ -131,6 +157,10 @@ class ListenerThread:
             for record, ray_error in _latest_per_trial([item for item in batch if item is not _STOP]):
                 for listener in listeners:
                     _safely(listener.log_record, record, ray_error)
+                if record.trial_id not in self._handed:
+                    with self._handed_changed:
+                        self._handed.add(record.trial_id)
+                        self._handed_changed.notify_all()
 
     def _gather(self, batch: list, seen: set[str]) -> bool:
         """Add to ``batch`` what arrives within ``coalesce_s``, or until a trial's first record

@@ -348,6 +348,7 @@ def _tuner(space, context, data, num_classes, run_folder, listening, verbose, ou
     from search.tune.live import LiveView
     from search.tune.recorder import RecordWriter
     from search.tune.schedulers import make_scheduler
+    from search.tune.study_links import LinkBeforeTell
 
     # Epoch results carry no corruption metrics (those come once, at the end of a trial); Tune
     # would otherwise reject every result that lacks one of the searcher's metrics.
@@ -391,12 +392,14 @@ def _tuner(space, context, data, num_classes, run_folder, listening, verbose, ou
         # only re-specifies the search space) and Tune never calls TrialScheduler.save/restore on a restore.
         if scheduler is not None:  # this run's, with the rungs as the killed run left them (Ray's is a copy)
             tuner._local_tuner._tune_config.scheduler = scheduler
+        # The restored searcher (a ConcurrencyLimiter around SpaceSearch) links to this run's MLflow runs.
+        tuner._local_tuner._tune_config.search_alg.searcher.before_tell = LinkBeforeTell(listening)
         return tuner, True, live
 
     tuner = tune.Tuner(
         trainable,
         tune_config=tune.TuneConfig(
-            search_alg=_search_alg(space, num_classes, run_folder),
+            search_alg=_search_alg(space, num_classes, run_folder, LinkBeforeTell(listening)),
             scheduler=scheduler,
             num_samples=space.search.num_trials,
             # One worker process per concurrent trial, reused by the next trial: a fresh one costs
@@ -417,7 +420,7 @@ def _tuner(space, context, data, num_classes, run_folder, listening, verbose, ou
     return tuner, False, live
 
 
-def _search_alg(space: SearchSpace, num_classes: int, run_folder: Path):
+def _search_alg(space: SearchSpace, num_classes: int, run_folder: Path, before_tell):
     """SpaceSearch (Optuna, RDB study in the run folder) behind a ConcurrencyLimiter."""
     import optuna
     from ray.tune.search import ConcurrencyLimiter
@@ -435,6 +438,7 @@ def _search_alg(space: SearchSpace, num_classes: int, run_folder: Path):
         study_name=space.name,
         storage=storage,
         space_size=space.size(),
+        before_tell=before_tell,
     )
     with warnings.catch_warnings():  # "experimental" since Optuna 3.2, unchanged since
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)

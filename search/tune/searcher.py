@@ -24,12 +24,18 @@ Ray's ``OptunaSearch`` tells Optuna whatever the last result of a trial holds. T
   asked again. A trial that errored in Ray (a lost node, a killed worker) gets no such attr: its
   configuration may be suggested and run again, as Ray's own retries run it again;
 - on restore, fails the Optuna trials that were asked for but that the restored Ray experiment does
-  not know (asked after Ray's last snapshot): they would otherwise stay ``RUNNING`` for ever.
+  not know (asked after Ray's last snapshot): they would otherwise stay ``RUNNING`` for ever;
+- sets what ``before_tell`` returns as user attrs on a trial's Optuna trial just before telling it,
+  the last moment Optuna takes them: the run's link to its MLflow run (:mod:`search.tune.study_links`),
+  which the record listeners, on a thread of their own, may not have set yet. The hook belongs to
+  this driver process: it is not pickled with the searcher's state and survives a restore.
 """
 
 from __future__ import annotations
 
 import math
+import pickle
+from collections.abc import Callable
 from typing import Any
 
 import optuna
@@ -50,11 +56,21 @@ RAY_TRIAL_ATTR = "ray_trial_id"  # the Ray Tune trial an Optuna trial ran as (se
 
 class SpaceSearch(OptunaSearch):
     """``OptunaSearch(space, metric=[...], mode=[...], sampler=..., study_name=..., storage=...)``,
-    plus ``space_size``: the number of distinct configurations (None: continuous)."""
+    plus ``space_size``: the number of distinct configurations (None: continuous) and ``before_tell``:
+    the user attrs to set on a Ray trial's Optuna trial before it is told (see the module docstring)."""
 
-    def __init__(self, *args: Any, space_size: int | None = None, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, space_size: int | None = None,
+                 before_tell: Callable[[str], dict[str, Any]] | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._space_size = space_size
+        self.before_tell = before_tell
+
+    def __getstate__(self) -> dict[str, Any]:  # Tune's pickles of the searcher: without the process's hook
+        return {key: value for key, value in self.__dict__.items() if key != "before_tell"}
+
+    def save(self, checkpoint_path: str) -> None:  # OptunaSearch.save, through __getstate__
+        with open(checkpoint_path, "wb") as out:
+            pickle.dump(self.__getstate__(), out)
 
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
         config = super().suggest(trial_id)
@@ -118,10 +134,22 @@ class SpaceSearch(OptunaSearch):
             result, error = None, True
         elif not protocol.has_objectives(result, metrics):
             result = None  # Optuna: PRUNED (or FAIL when error)
+        self._set_before_tell_attrs(trial_id, ot_trial)
         super().on_trial_complete(trial_id, result=result, error=error)
 
+    def _set_before_tell_attrs(self, trial_id: str, ot_trial: optuna.Trial) -> None:
+        hook = getattr(self, "before_tell", None)  # None also in a searcher pickled before it existed
+        attrs = hook(trial_id) if hook is not None else {}
+        if attrs:
+            have = ot_trial.user_attrs
+            for key, value in attrs.items():
+                if have.get(key) != value:
+                    ot_trial.set_user_attr(key, value)
+
     def restore(self, checkpoint_path: str) -> None:
+        hook = getattr(self, "before_tell", None)
         super().restore(checkpoint_path)
+        self.before_tell = hook
         known = {t.number for t in self._ot_trials.values()}
         for frozen in self._ot_study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
             if frozen.number not in known:

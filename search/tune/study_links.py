@@ -4,6 +4,12 @@
 :class:`StudyLinks`, a listener of the record writer after the tracker, sets ``mlflow_run_id`` once
 the trial's MLflow run exists. optuna-dashboard then shows both on the trial's page, and
 ``optuna.load_study(...).trials[n].user_attrs`` leads from a study's trial to its run.
+
+The listeners run on their own thread (:mod:`search.tune.listener_thread`), which can be behind a
+trial that lasts a second: the trial may end, and Optuna refuse its attributes, before the links
+set one. :class:`LinkBeforeTell`, the searcher's ``before_tell``, closes that gap on Tune's thread:
+it waits (briefly, and only then) until the trial's first record has reached the listeners, and
+hands the searcher the link to set before it tells Optuna.
 """
 
 from __future__ import annotations
@@ -15,9 +21,11 @@ from typing import Any
 
 from search.results.records import TrialRecord
 from search.results.run_folder import study_uri
+from search.tune.listener_thread import ListenerThread
 from search.tune.searcher import RAY_TRIAL_ATTR
 
 MLFLOW_RUN_ATTR = "mlflow_run_id"
+LINK_WAIT_S = 10.0  # at most, for a trial whose first record the listener thread has not handed over
 log = logging.getLogger("search.tune")
 
 
@@ -64,3 +72,19 @@ class StudyLinks:
                     self._study._storage.set_trial_user_attr(trial._trial_id, MLFLOW_RUN_ATTR, run_id)
                 self._linked.add(trial_id)
                 return
+
+
+class LinkBeforeTell:
+    """``SpaceSearch(before_tell=LinkBeforeTell(listening))``: a trial's MLflow run link, for the
+    searcher to set before it tells Optuna (see the module docstring); ``{}`` when MLflow has no run
+    of the trial (away, or not yet after ``wait_s``)."""
+
+    def __init__(self, listening: ListenerThread, wait_s: float = LINK_WAIT_S) -> None:
+        self.listening, self.wait_s = listening, wait_s
+
+    def __call__(self, trial_id: str) -> dict[str, str]:
+        if not self.listening.wait_handed(trial_id, self.wait_s):
+            return {}
+        links = next((x for x in self.listening.listeners if isinstance(x, StudyLinks)), None)
+        run_id = links.run_id_of(trial_id) if links is not None else None
+        return {MLFLOW_RUN_ATTR: run_id} if run_id else {}

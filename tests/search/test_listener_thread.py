@@ -129,3 +129,36 @@ def test_coalescing_hands_over_each_trials_latest_record_within_the_window() -> 
     listening.close()  # the end does not wait for the window
     assert time.monotonic() - t1 < 0.9
     assert listener.got[-1] == ("a", "finished", 5, None)
+
+
+def test_wait_handed_returns_once_a_trials_first_record_reached_the_listeners() -> None:
+    gate = threading.Event()
+
+    class Gated(SlowListener):
+        def start(self) -> None:
+            gate.wait(10)  # the thread is busy (MLflow's first connection)
+
+    listening = ListenerThread(lambda: [Gated(0.0)])
+    assert listening.wait_handed("a", 0.0) is False  # never began
+    listening.log_record(TrialRecord("a"))
+    t0 = time.monotonic()
+    assert listening.wait_handed("a", 0.3) is False and time.monotonic() - t0 >= 0.3  # still busy
+    threading.Timer(0.2, gate.set).start()
+    assert listening.wait_handed("a", 10.0) is True
+    assert listening.listeners[0].got == [("a", "running", 0, None)]
+    t1 = time.monotonic()
+    listening.close()
+    assert listening.wait_handed("never-ran", 10.0) is False and time.monotonic() - t1 < 5  # ended: no wait
+
+
+def test_the_link_before_tell_names_the_trials_mlflow_run_once_its_first_record_is_in() -> None:
+    from search.tune.study_links import MLFLOW_RUN_ATTR, LinkBeforeTell, StudyLinks
+
+    runs = {"a": "run-a"}  # what the tracker has created
+    listening = ListenerThread(lambda: [StudyLinks("/nonexistent", "study", runs.get)])
+    link = LinkBeforeTell(listening, wait_s=5.0)
+    listening.log_record(TrialRecord("a"))
+    listening.log_record(TrialRecord("b"))
+    assert link("a") == {MLFLOW_RUN_ATTR: "run-a"}
+    assert link("b") == {}  # MLflow has no run of it (away)
+    listening.close()

@@ -143,6 +143,11 @@ def _assert_each_trial_once(run_folder: Path, epochs: int) -> list:
     for child in children:
         steps = [m.step for m in client.get_metric_history(child.info.run_id, "train_loss")]
         assert sorted(steps) == list(range(1, epochs + 1)), (child.data.tags["trial_id"], steps)
+    # ... and each Optuna trial that ran links to its Ray trial and that trial's MLflow run, resumed or not.
+    run_of = {c.data.tags["trial_id"]: c.info.run_id for c in children}
+    ran = [t for t in study.trials if "ray_trial_id" in t.user_attrs and t.state != optuna.trial.TrialState.FAIL]
+    assert sorted(t.user_attrs["ray_trial_id"] for t in ran) == sorted(run_of)
+    assert all(t.user_attrs.get("mlflow_run_id") == run_of[t.user_attrs["ray_trial_id"]] for t in ran)
     return records
 
 

@@ -5,6 +5,7 @@ configuration that failed deterministically is not run again, one lost to Ray ma
 from __future__ import annotations
 
 import itertools
+import pickle
 
 import optuna
 import pytest
@@ -163,3 +164,31 @@ def test_tpe_takes_stopped_trials_as_the_bad_group_and_nsga2_ignores_them(space,
     nsga.tell(nsga.ask({"mixer": dist}), [71.0, 79.0])
     nsga.ask({"mixer": dist})
     assert [t.system_attrs[generation] for t in nsga.trials] == [0, 0, 0, 0, 1]
+
+
+def test_before_tell_sets_its_attrs_while_the_trial_still_runs_and_is_no_part_of_the_saved_state(space, tmp_path):
+    # The record listeners may link a short trial to its MLflow run only after it ended, when Optuna
+    # refuses attributes: the searcher sets them itself, from before_tell, just before it tells.
+    asked: list[str] = []
+
+    def link(trial_id: str) -> dict[str, str]:
+        asked.append(trial_id)
+        return {"mlflow_run_id": f"run-of-{trial_id}"}
+
+    searcher = _searcher(space, tmp_path, ["mlp", "se"], space.size())
+    searcher.before_tell = link
+    _run(searcher, space, 1)
+    searcher.suggest("t1")
+    searcher.on_trial_complete("t1", error=True)  # a trial Ray lost is linked as well
+    first, second = _study(tmp_path).trials
+    assert asked == ["t0", "t1"]
+    assert first.state == optuna.trial.TrialState.COMPLETE and first.user_attrs["mlflow_run_id"] == "run-of-t0"
+    assert second.state == optuna.trial.TrialState.FAIL and second.user_attrs["mlflow_run_id"] == "run-of-t1"
+
+    # A closure cannot be pickled: Tune's snapshot of the searcher goes without it, and a restore
+    # keeps this process's hook.
+    searcher.save(str(tmp_path / "searcher.pkl"))
+    restored = _searcher(space, tmp_path, [], space.size())
+    restored.before_tell = link
+    restored.restore(str(tmp_path / "searcher.pkl"))
+    assert restored.before_tell is link and "before_tell" not in pickle.loads(pickle.dumps(searcher)).__dict__
