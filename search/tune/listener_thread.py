@@ -6,11 +6,13 @@ report until the driver has taken it. The listeners of :class:`search.tune.recor
 trial waited for them at every epoch. :class:`ListenerThread` runs them on one daemon thread
 instead, in the order the records were written, each record a copy taken when it was handed over.
 
-The listeners are built on that thread too: the tracker's first connection imports MLflow and
-creates (and migrates) the run folder's SQLite store, seconds of the driver's time that the
-search's setup no longer waits for. A tracking server given by the user was already checked
-reachable before Ray started (:mod:`search.tune.preflight`). :meth:`ListenerThread.close` waits
-until every record handed over has been logged and returns the listeners, for the search's end.
+The listeners are built on that thread too, when the trials begin (:meth:`ListenerThread.start`,
+from the writer's ``setup``): the tracker's first connection imports MLflow and creates (and
+migrates) the run folder's SQLite store, seconds of pure Python that run while the first trials'
+worker processes start, not while the driver builds the corrupted set. A tracking server given by
+the user was already checked reachable before Ray started (:mod:`search.tune.preflight`).
+:meth:`ListenerThread.close` waits until every record handed over has been logged and returns the
+listeners, for the search's end.
 
 With ``coalesce_s``, the thread gathers what arrives within that many seconds of a first record and
 hands over only the latest record of each trial (a record holds the trial's whole state, every
@@ -58,9 +60,6 @@ class ListenerThread:
         self._queue: queue.Queue = queue.Queue()
         self._thread: threading.Thread | None = None
         self._listeners: list[Any] | None = None
-        self._built_event = threading.Event()  # the listeners exist
-        self._go = threading.Event()  # start them (the search's trials begin)
-        self._abandoned = False  # closed before it was started: the listeners are never started
         self._handed: set[str] = set()  # trials with a record handed over to every listener
         self._handed_changed = threading.Condition()
         self._ended = False  # the thread has handed over its last record
@@ -74,20 +73,11 @@ class ListenerThread:
         self._init_runtime()
 
     # ---- RecordListener ---------------------------------------------------------------------------
-    def begin(self) -> None:
-        """Start the thread: it builds the listeners now and starts them at :meth:`start`; idempotent."""
+    def start(self) -> None:
+        """Start the thread, which builds and starts the listeners; idempotent."""
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="record-listeners", daemon=True)
             self._thread.start()
-
-    def start(self) -> None:
-        """Build (if not yet) and start the listeners on the thread; idempotent."""
-        self.begin()
-        self._go.set()
-
-    def wait_built(self, timeout_s: float | None = None) -> bool:
-        """Wait until the listeners exist (after :meth:`begin`); False on timeout."""
-        return self._built_event.wait(timeout_s)
 
     def wait_handed(self, trial_id: str, timeout_s: float) -> bool:
         """Wait (at most ``timeout_s``) until a record of ``trial_id`` has been handed over to every
@@ -115,8 +105,6 @@ class ListenerThread:
         if self._thread is None:
             return self._built()
         self._queue.put(_STOP)
-        self._abandoned = not self._go.is_set()
-        self._go.set()
         self._thread.join(timeout_s)
         if self._thread.is_alive():
             log.warning("the MLflow logging did not finish within %.0f s; `search sync` logs the rest", timeout_s)
@@ -141,11 +129,8 @@ class ListenerThread:
         except Exception as err:  # noqa: BLE001  the search goes on; `search sync` logs it later
             log.warning("the record listeners could not be set up (%s); the records stay in the run folder", err)
             listeners = self._listeners = []
-        self._built_event.set()
-        self._go.wait()
-        if not self._abandoned:
-            for listener in listeners:
-                _safely(listener.start)
+        for listener in listeners:
+            _safely(listener.start)
         stopping = False
         seen: set[str] = set()  # trials whose first record was handed over
         while not stopping:

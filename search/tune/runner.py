@@ -108,12 +108,9 @@ def run_search(
     # Ray starts (seconds, mostly spent waiting for its processes) while a thread loads the data
     # and builds (or reads) the corrupted test set. A bad data set stops the search there, before
     # any trial starts. The build's progress line rewrites itself with '\r': only for a terminal.
-    # Meanwhile the listener thread imports MLflow and opens its store (a server given by the user
-    # was checked reachable by the preflight); it logs the records of the trials later.
     progress = verbose or sys.stderr.isatty()
     # A trial's epochs reach MLflow at most LISTENER_COALESCE_S late, in a fraction of the calls.
     listening = ListenerThread(partial(_record_listeners, space, run_folder, tracking_uri), LISTENER_COALESCE_S)
-    listening.begin()
     with ThreadPoolExecutor(max_workers=1) as pool:
         preparing = pool.submit(prepare, space, progress)
         started_ray = start_ray(space, address, verbose)
@@ -124,16 +121,18 @@ def run_search(
             if started_ray:
                 stop_ray()
             wait([preparing])
-            listening.close(timeout_s=30.0)  # it may be creating the store in the folder removed next
             discard(new_folder)  # a search that never started leaves no run folder
             raise
     timings["prepare_s"] = time.monotonic() - t0
     run_folder.mkdir(parents=True, exist_ok=True)
     if space.text and not run_files.space_copy(run_folder).exists():
         run_files.space_copy(run_folder).write_text(space.text)
-    # The listeners exist before any trial can end: the study links name each trial's MLflow run on
-    # its Optuna trial while it runs (Optuna refuses attributes on a finished trial).
-    listening.wait_built()
+    # The listener thread starts with the trials (RecordWriter.setup): it imports MLflow and opens its
+    # store (a server given by the user was checked reachable by the preflight) while their worker
+    # processes start. Begun beside Ray's start and the data instead, its pure-Python work held the
+    # interpreter lock that the corrupted set's build needed: the first trial started 5 s later
+    # (docs/benchmarks.md). A trial that ends before its first record reached the listeners is
+    # linked by the searcher (search.tune.study_links.LinkBeforeTell).
     try:
         with tempfile.TemporaryDirectory(prefix="search-cores-") as cores:
             spare = _spare_cores(space, Path(cores)) if started_ray and not address else None
