@@ -26,6 +26,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from search.user_cache import cache_folder
+
 _ENV = "SEARCH_REGISTRY_CACHE"
 _PACKAGES = ("components", "evaluation", "search.space")
 _DISTRIBUTIONS = ("torch", "timm", "torchvision")
@@ -39,7 +41,7 @@ def _folder() -> Path | None:
         return None
     if setting:
         return Path(setting)
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "robust-vit-search"
+    return cache_folder()
 
 
 def _package_dir(package: str) -> Path | None:

@@ -19,6 +19,7 @@ from mlflow import MlflowClient
 from search.errors import UserError
 from search.results.run_folder import mlflow_db
 from search.tracking.artifacts import bind_run_folder, experiment_location
+from search.tracking.store_template import seed_new_store
 
 # The MLflow 3 UI opens an experiment in its GenAI (traces) view unless told it is model training.
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
@@ -67,12 +68,14 @@ def quick_http(timeout_s: int = LOG_TIMEOUT_S, retries: int = 0) -> Iterator[Non
 
 
 def make_client(uri: str) -> MlflowClient:
-    """A client bound to ``uri`` (the SQLite file's folder is created when needed)."""
+    """A client bound to ``uri`` (the SQLite file's folder is created when needed, and a new store
+    copied from an empty one: :mod:`search.tracking.store_template`)."""
     if is_local_sqlite(uri):
         path = uri.removeprefix("sqlite:///")
         # "sqlite:////abs/mlflow.db" leaves "/abs/mlflow.db"; "sqlite:///rel.db" leaves "rel.db".
         if path and not path.startswith(":memory:"):
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+            seed_new_store(path)  # a copy of an empty store: MLflow's migrations take seconds
             # The store's folder is the run folder: its artifacts are there, wherever it now lies.
             return bind_run_folder(MlflowClient(tracking_uri=uri), Path(path).parent)
     return MlflowClient(tracking_uri=uri)
