@@ -19,6 +19,9 @@ instead; Ray's and Optuna's per-trial scheduling cost.
      processes, the trials' worker processes; ``psutil`` samples every :data:`SAMPLE_S`) less the
      trials' own CPU (``trial_cpu_s``: ``time.process_time`` in the trial from its start to the end
      of its judging, all threads of its process).
+   - where the wall time that is not packed trials goes: from the process's start until the first
+     trial began, the tail (from the moment a slot had nothing left to run until the last trial
+     ended: the last trials alone on the machine), and after the last trial (summary, shutdown).
 2. Ray: the same Tuner, searcher, callbacks and checkpointing as a search, with a trainable that
    does no work (one report per "epoch" with a tiny checkpoint): seconds per trial.
 3. Optuna: ask + the define-by-run space + tell on the SQLite study, as the searcher does per trial.
@@ -149,6 +152,8 @@ def _trial_results(folder: Path) -> list[dict]:
         if rows:
             judged = [r for r in rows if "trial_cpu_s" in r]
             trials.append({"time_total_s": rows[-1]["time_total_s"], "finished": bool(judged),
+                           # wall clock (Ray's whole-second timestamps): when it began and ended
+                           "start": rows[0]["timestamp"] - rows[0]["time_this_iter_s"], "end": rows[-1]["timestamp"],
                            "trial_cpu_s": judged[-1]["trial_cpu_s"] if judged else 0.0,
                            "trial_time_s": judged[-1]["trial_time_s"] if judged else 0.0})
     return trials
@@ -161,7 +166,7 @@ def run_arm(arm: str, space_file: str, folder: Path, concurrency: int) -> dict[s
     folder.mkdir(parents=True)
     env = dict(os.environ)
     with open(folder / "output.log", "w") as log:
-        start = time.monotonic()
+        began, start = time.time(), time.monotonic()
         proc = subprocess.Popen(_arm_command(arm, space_file), cwd=folder, env=env, stdout=log,
                                 stderr=subprocess.STDOUT)
         sampler = _Sampler(proc.pid)
@@ -176,9 +181,15 @@ def run_arm(arm: str, space_file: str, folder: Path, concurrency: int) -> dict[s
     own_cpu = sum(t["trial_cpu_s"] for t in trials)
     n = max(len(trials), 1)
     cpu_total = sum(by_kind.values())
+    ends = sorted(t["end"] for t in trials)
     return {
         "wall_s": wall, "trials": len(trials), "finished": sum(t["finished"] for t in trials),
         "own_s": own, "packed_s": own / concurrency, "ratio": wall / (own / concurrency),
+        # Where the wall time that is not packed trials goes: until the first trial began, the tail
+        # (from the moment a slot had nothing left to run to the last trial's end), after it.
+        "to_first_s": min(t["start"] for t in trials) - began,
+        "tail_s": ends[-1] - ends[-min(concurrency, len(ends))],
+        "after_last_s": began + wall - ends[-1],
         "cpu_total_s": cpu_total, "trial_cpu_s": own_cpu, "overhead_cpu_s": cpu_total - own_cpu,
         "overhead_cpu_per_trial": (cpu_total - own_cpu) / n,
         # Per trial, by kind; the trials' own CPU is taken from the workers' share.
@@ -219,20 +230,21 @@ def bench_versus(space_file: str, rounds: int, workdir: Path,
                 print(f"  round {i + 1} {arm + tag:5s}: wall {r['wall_s']:5.1f} s, trials' own {r['own_s']:5.1f} s "
                   f"({r['finished']}/{r['trials']} finished), packed {r['packed_s']:5.1f} s, ratio {r['ratio']:.3f}; "
                   f"CPU not the trials' own {r['overhead_cpu_per_trial']:.2f} s/trial (driver {r['driver_per_trial']:.2f}, "
-                  f"Ray {r['ray_per_trial']:.2f}, workers {r['workers_per_trial']:.2f}); load {os.getloadavg()[0]:.1f}", flush=True)
+                  f"Ray {r['ray_per_trial']:.2f}, workers {r['workers_per_trial']:.2f}); first trial at {r['to_first_s']:.0f} s, "
+                  f"tail {r['tail_s']:.0f} s, {r['after_last_s']:.0f} s after the last; load {os.getloadavg()[0]:.1f}", flush=True)
     return runs
 
 
 def print_versus(runs: dict[str, list[dict[str, float]]]) -> None:
     med = {arm: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for arm, rs in runs.items()}
     print("| arm | wall | trials' own (sum time_total_s) | packed | ratio | CPU not the trials' own, per trial "
-          "(driver / Ray / workers) |")
-    print("|---|---|---|---|---|---|")
+          "(driver / Ray / workers) | first trial at / tail / after the last |")
+    print("|---|---|---|---|---|---|---|")
     for arm, m in med.items():
         name = arm.replace("+", f" ({m['trials']:.0f} trials)")
         print(f"| {name} | {m['wall_s']:.1f} s | {m['own_s']:.1f} s | {m['packed_s']:.1f} s | {m['ratio']:.3f} | "
               f"{m['overhead_cpu_per_trial']:.2f} s ({m['driver_per_trial']:.2f} / {m['ray_per_trial']:.2f} / "
-              f"{m['workers_per_trial']:.2f}) |")
+              f"{m['workers_per_trial']:.2f}) | {m['to_first_s']:.0f} / {m['tail_s']:.0f} / {m['after_last_s']:.0f} s |")
     for tag in ("", "+") if "ours+" in runs else ("",):
         per_round = [o["ratio"] / b["ratio"] for o, b in zip(runs["ours" + tag], runs["bare" + tag], strict=True)]
         print(f"ours / bare ratio, {runs['ours' + tag][0]['trials']} trials, median over {len(per_round)} rounds: "
