@@ -80,8 +80,7 @@ class SpaceSearch(OptunaSearch):
                 break
             ended = self._ot_study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL,
                                                                       TrialState.PRUNED))
-            finished = [t for t in ended if t.state == TrialState.COMPLETE or FAILED_ATTR in t.user_attrs
-                        or STOP_EPOCH_ATTR in t.user_attrs]
+            finished = [t for t in ended if _verdict(t)]
             twin = _twin(ot_trial, finished)
             if twin is None or self._exhausted(finished):
                 break
@@ -118,6 +117,8 @@ class SpaceSearch(OptunaSearch):
         if self._already_finished(ot_trial.number):
             self._completed_trials.add(trial_id)
             return
+        # First: the hook may wait, and a driver killed then must not leave half a verdict behind.
+        self._set_before_tell_attrs(trial_id, ot_trial)
         if result and result.get(protocol.FAILED):  # our code failed: the configuration is not rerun
             ot_trial.set_user_attr(FAILED_ATTR, str(result.get(protocol.ERROR) or "failed"))
         metrics = self.metric if isinstance(self.metric, list) else [self.metric]
@@ -134,7 +135,6 @@ class SpaceSearch(OptunaSearch):
             result, error = None, True
         elif not protocol.has_objectives(result, metrics):
             result = None  # Optuna: PRUNED (or FAIL when error)
-        self._set_before_tell_attrs(trial_id, ot_trial)
         super().on_trial_complete(trial_id, result=result, error=error)
 
     def _set_before_tell_attrs(self, trial_id: str, ot_trial: optuna.Trial) -> None:
@@ -164,6 +164,18 @@ class SpaceSearch(OptunaSearch):
     def study(self) -> optuna.Study:
         """The Optuna study (for reading results after a search)."""
         return self._ot_study
+
+
+def _verdict(trial: optuna.trial.FrozenTrial) -> bool:
+    """The trial ended in a way its configuration would end again: finished, failed deterministically
+    (``FAIL`` with :data:`FAILED_ATTR`) or stopped by the scheduler (``PRUNED`` with :data:`STOP_EPOCH_ATTR`).
+    A ``FAIL`` without the reason is a trial lost to Ray or to a killed driver (told ``FAIL`` on
+    restore, perhaps after its stop epoch was set): its configuration may run again."""
+    if trial.state == TrialState.COMPLETE:
+        return True
+    if trial.state == TrialState.FAIL:
+        return FAILED_ATTR in trial.user_attrs
+    return trial.state == TrialState.PRUNED and STOP_EPOCH_ATTR in trial.user_attrs
 
 
 def _key(params: dict[str, Any]) -> tuple:

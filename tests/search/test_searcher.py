@@ -192,3 +192,20 @@ def test_before_tell_sets_its_attrs_while_the_trial_still_runs_and_is_no_part_of
     restored.before_tell = link
     restored.restore(str(tmp_path / "searcher.pkl"))
     assert restored.before_tell is link and "before_tell" not in pickle.loads(pickle.dumps(searcher)).__dict__
+
+
+def test_a_trial_failed_on_restore_after_its_stop_epoch_was_set_may_run_again(space, tmp_path):
+    # A driver killed between the stop epoch's attr and Optuna's tell leaves a RUNNING trial with a
+    # stop epoch; the restore tells it FAIL. It is no verdict on its configuration (it crashed the
+    # resumed search once: the FAIL twin had no failure reason).
+    from search.tune.searcher import STOP_EPOCH_ATTR
+
+    searcher = _searcher(space, tmp_path, ["mlp", "mlp"], space.size())
+    searcher.suggest("t0")
+    ot_trial = searcher._ot_trials["t0"]
+    ot_trial.set_user_attr(STOP_EPOCH_ATTR, 1)
+    searcher.study.tell(ot_trial, state=optuna.trial.TrialState.FAIL)  # what restore() does to it
+    del searcher._ot_trials["t0"]
+    assert searcher.suggest("t1")["mixer"] == "mlp"  # run again, not told from a twin
+    lost, again = _study(tmp_path).trials
+    assert DUPLICATE_ATTR not in again.user_attrs and again.state == optuna.trial.TrialState.RUNNING
