@@ -7,9 +7,9 @@ trial waited for them at every epoch. :class:`ListenerThread` runs them on one d
 instead, in the order the records were written, each record a copy taken when it was handed over.
 
 The listeners are built on that thread too, when the trials begin (:meth:`ListenerThread.start`,
-from the writer's ``setup``): the tracker's first connection imports MLflow and creates (and
-migrates) the run folder's SQLite store, seconds of pure Python that run while the first trials'
-worker processes start, not while the driver builds the corrupted set. A tracking server given by
+from the writer's ``setup``): the tracker's first connection imports MLflow and creates the run
+folder's SQLite store, seconds of pure Python that run while the first trials' worker processes
+start, not while the driver builds the corrupted set. A tracking server given by
 the user was already checked reachable before Ray started (:mod:`search.tune.preflight`).
 :meth:`ListenerThread.close` waits until every record handed over has been logged and returns the
 listeners, for the search's end.
@@ -79,10 +79,15 @@ class ListenerThread:
             self._thread = threading.Thread(target=self._run, name="record-listeners", daemon=True)
             self._thread.start()
 
+    @property
+    def started(self) -> bool:
+        """The thread was started (the search's trials began)."""
+        return self._thread is not None
+
     def wait_handed(self, trial_id: str, timeout_s: float) -> bool:
         """Wait (at most ``timeout_s``) until a record of ``trial_id`` has been handed over to every
         listener; False on timeout, or when the thread has ended (or never began) without one."""
-        if self._thread is None:
+        if not self.started:
             return False
         with self._handed_changed:
             self._handed_changed.wait_for(lambda: trial_id in self._handed or self._ended, timeout_s)

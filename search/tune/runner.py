@@ -163,7 +163,8 @@ def run_search(
         if ended < space.search.num_trials:
             status = "interrupted"
     except BaseException:
-        listening.close(timeout_s=10.0)
+        if listening.started:  # never started: nothing to drain, and no store to make for nothing
+            listening.close(timeout_s=10.0)
         if started_ray:
             stop_ray()
         raise
