@@ -279,6 +279,7 @@ def plot(summary: dict, png: Path) -> None:
     import matplotlib.pyplot as plt
 
     seeds = sorted({r["seed"] for r in summary["rows"]})
+    colours = {c: f"C{k}" for k, c in enumerate(CONFIGS)}  # one colour per search in every panel
     fig, axes = plt.subplots(1, len(seeds), figsize=(5.2 * len(seeds), 4.2), squeeze=False)
     for ax, seed in zip(axes[0], seeds, strict=True):
         rows = [r for r in summary["rows"] if r["seed"] == seed and r["curve"]]
@@ -286,12 +287,13 @@ def plot(summary: dict, png: Path) -> None:
         for r in rows:
             ts = [0.0] + [t for t, _ in r["curve"]]
             hv = [0.0] + [h for _, h in r["curve"]]
-            ax.step(ts, hv, where="post", label=r["config"])
+            ax.step(ts, hv, where="post", label=r["config"], color=colours[r["config"]])
         if budget:
             ax.axvline(budget, color="grey", ls="--", lw=0.8)
             ax.axvline(budget / 2, color="grey", ls=":", lw=0.8)
             ax.set_xlim(0, 1.15 * budget)
-        low = min((h for r in rows for _, h in r["curve"]), default=0.0)
+        # from the lowest hypervolume any search had at T / 4: the differences that matter are at the top
+        low = min((_at(r["curve"], budget / 4) if budget else r["curve"][0][1] for r in rows), default=0.0)
         high = max((h for r in rows for _, h in r["curve"]), default=1.0)
         ax.set_ylim(low - 0.05 * (high - low + 1), high + 0.05 * (high - low + 1))
         ax.set_title(f"seed {seed} (dashed: T, random's time; dotted: T / 2)", fontsize=9)
