@@ -29,6 +29,7 @@ import getpass
 import os
 import shutil
 import signal
+import site
 import socket
 import subprocess
 import sys
@@ -107,6 +108,7 @@ class SshNode:
         shutil.copy(self.key.with_suffix(".pub"), self.root / "authorized_keys")
         venv = self.home / "venv"
         subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], **run)
+        _see_this_environment(venv)
         # The node's Python first, then this machine's (its console scripts: ray, mlflow).
         exports = {"PATH": f"{venv / 'bin'}:{Path(sys.executable).parent}:$PATH", "RAY_TMPDIR": str(self.ray_tmpdir),
                    "RAY_USAGE_STATS_ENABLED": "0", **self.env}
@@ -153,3 +155,13 @@ class SshNode:
     def __exit__(self, *exc) -> None:
         self.close()
 
+
+def _see_this_environment(venv: Path) -> None:
+    """Make the node's virtual environment see this interpreter's packages when this interpreter
+    is itself a virtual environment: ``--system-site-packages`` shows the base Python's packages
+    only, so the node's Ray processes would start without Ray, torch or the project's dependencies
+    (`ray start` then hangs)."""
+    if sys.prefix == sys.base_prefix:
+        return
+    node_site = venv / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}" / "site-packages"
+    (node_site / "this_machine.pth").write_text("".join(f"{p}\n" for p in site.getsitepackages()))
