@@ -243,7 +243,7 @@ def _train(space: Any, run_folder: Path, todo: list[Job], tracker: Any, address:
     from ray.tune.search import ConcurrencyLimiter
 
     from search.trial.train import train_trial
-    from search.tune import reuse
+    from search.tune import callback_count, reuse
     from search.tune.cores import SpareCores
     from search.tune.interrupt import Interruption
     from search.tune.live import LiveView
@@ -294,7 +294,7 @@ def _train(space: Any, run_folder: Path, todo: list[Job], tracker: Any, address:
                     verbose=2 if verbose else 0,
                 ),
             )
-            with Interruption(out) as stop, reuse.installed():
+            with Interruption(out) as stop, reuse.installed(), callback_count.installed():
                 try:
                     tuner.fit()
                 except KeyboardInterrupt:  # a second Ctrl-C: at once

@@ -43,7 +43,7 @@ from search.results.rung_truth import print_rung_truth, rung_correlations
 from search.results.summary import pareto_front, print_front
 from search.space import SearchSpace
 from search.trial.rungs import scheduler_rung_epochs
-from search.tune import reuse
+from search.tune import callback_count, reuse
 from search.tune.interrupt import WORKER_SETUP_HOOK, Interruption
 from search.tune.listener_thread import ListenerThread
 from search.tune.preflight import discard, first_missing, preflight
@@ -143,7 +143,8 @@ def run_search(
             status = "finished"
             t0 = time.monotonic()
             # Ctrl-C ends fit() after Ray's last snapshot of every running trial (search/tune/interrupt.py).
-            with Interruption(out) as stop, reuse.installed():  # reuse_actors made safe, during fit() only
+            # During fit() only: reuse_actors made safe; Ray's callback count without importing MLflow.
+            with Interruption(out) as stop, reuse.installed(), callback_count.installed():
                 try:
                     tuner.fit()
                 except KeyboardInterrupt:  # a second Ctrl-C: at once, without the last snapshot
