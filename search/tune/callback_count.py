@@ -6,14 +6,14 @@ its own integrations from the user's callbacks it imports them, Ray's MLflow, W&
 callbacks, and with them MLflow itself: about 1 s of the driver's main thread, before Tune creates
 any trial actor (docs/benchmarks.md). A search's listener thread imports MLflow anyway, off that
 path. :func:`count_callbacks` gives the same counts from the classes' names, as Ray's count
-compares them, with nothing imported; :func:`installed` makes ``Tuner.fit`` record those for the
-length of a ``with`` block, on the Ray versions it was checked against (:data:`VERIFIED_RAY`;
-``tests/search/test_callback_count.py`` compares the two counts).
+(``_count_callbacks``) compares them, with nothing imported; :func:`installed` puts it in place of
+Ray's for the length of a ``with`` block (Ray records the tag as before), on the Ray versions it
+was checked against (:data:`VERIFIED_RAY`; ``tests/search/test_callback_count.py`` compares the
+two counts).
 """
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -47,31 +47,20 @@ def count_callbacks(callbacks: Sequence[Any] | None) -> dict[str, int]:
     return dict(counts)
 
 
-def tag_callbacks(callbacks: Sequence[Any] | None) -> bool:
-    """Ray's ``tag_callbacks`` with :func:`count_callbacks`: the same usage tag, recorded the same way."""
-    from ray.air._internal import usage
-
-    if not callbacks:
-        return False
-    counts = count_callbacks(callbacks)
-    if counts:
-        usage.record_extra_usage_tag(usage.TagKey.AIR_CALLBACKS, json.dumps(counts))
-    return True
-
-
 @contextmanager
 def installed() -> Iterator[bool]:
-    """Within the block, ``Tuner.fit`` records its callback count with :func:`tag_callbacks`;
-    yields whether it does (False on an unverified Ray version, where Ray's own count runs)."""
+    """Within the block, Ray's ``tag_callbacks`` (behind ``Tuner.fit``) counts with
+    :func:`count_callbacks` and records the result as it always does; yields whether it does (False
+    on an unverified Ray version, where Ray's own count runs)."""
     import ray
     from ray.air._internal import usage
 
-    stock = getattr(usage, "tag_callbacks", None)
+    stock = getattr(usage, "_count_callbacks", None)
     if ".".join(ray.__version__.split(".")[:2]) not in VERIFIED_RAY or stock is None:
         yield False
         return
-    usage.tag_callbacks = tag_callbacks
+    usage._count_callbacks = count_callbacks
     try:
         yield True
     finally:
-        usage.tag_callbacks = stock
+        usage._count_callbacks = stock

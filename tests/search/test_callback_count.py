@@ -45,13 +45,13 @@ def test_fit_records_the_same_usage_tag_through_the_replacement(monkeypatch):
     recorded = []
     monkeypatch.setattr(usage, "record_extra_usage_tag", lambda key, value: recorded.append((key, value)))
     callbacks = [_Custom(), _CustomLogger(), CSVLoggerCallback()]
-    stock = usage.tag_callbacks
+    stock = usage._count_callbacks
     with callback_count.installed() as active:
         assert active
-        assert usage.tag_callbacks is callback_count.tag_callbacks  # what ray.tune.tune.run calls
+        assert usage._count_callbacks is callback_count.count_callbacks  # what tag_callbacks calls
         usage.tag_callbacks(callbacks)
-    assert usage.tag_callbacks is stock
-    stock(callbacks)
+    assert usage._count_callbacks is stock
+    usage.tag_callbacks(callbacks)  # Ray's own count
     assert recorded[0] == recorded[1]
     assert json.loads(recorded[0][1]) == {"CustomCallback": 1, "CustomLoggerCallback": 1, "CSVLoggerCallback": 1}
 
@@ -62,7 +62,7 @@ def test_an_unverified_ray_keeps_rays_count(monkeypatch):
     monkeypatch.setattr(ray, "__version__", "9.99.0")
     with callback_count.installed() as active:
         assert not active
-        assert usage.tag_callbacks is not callback_count.tag_callbacks
+        assert usage._count_callbacks is not callback_count.count_callbacks
 
 
 @pytest.mark.timeout(120)
@@ -72,12 +72,13 @@ def test_the_count_imports_no_mlflow():
         import sys
         from ray.tune import Callback
         from ray.air._internal import usage
-        from search.tune.callback_count import count_callbacks
+        from search.tune import callback_count
         class C(Callback):
             pass
-        count_callbacks([C()])
+        with callback_count.installed():
+            usage.tag_callbacks([C()])  # as Tuner.fit calls it
         ours = "mlflow" in sys.modules
-        usage._count_callbacks([C()])
+        usage.tag_callbacks([C()])
         print(ours, "mlflow" in sys.modules)
     """)
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=110, check=True)
