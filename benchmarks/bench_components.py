@@ -65,6 +65,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--fan-batch-size", type=int, default=2, help="batch of the FAN-B-Hybrid steps")
     p.add_argument("--fan-rounds", type=int, default=5, help="timed rounds of the FAN-B-Hybrid steps (0: skip)")
     p.add_argument("--fan-only", action="store_true", help="only the FAN-B-Hybrid steps (section 5)")
+    p.add_argument("--fan-warmup", type=int, default=2, help="untimed rounds before the FAN-B-Hybrid steps (default 2)")
+    p.add_argument("--fan-precisions", nargs="+", choices=["fp32", "bf16"], default=["fp32", "bf16"],
+                   help="precisions of the FAN-B-Hybrid steps (default both; bf16 is autocast, "
+                        "emulated and far slower on a CPU without AVX-512 BF16 or AMX)")
     p.add_argument("--fan-parts", action="store_true",
                    help="section 5 also times TAP's parts: TAP as the identity, TAP's branch-weight predictor alone")
     return p.parse_args(argv)
@@ -240,8 +244,11 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     cmd = "python benchmarks/bench_components.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    dev = (torch.cuda.get_device_name(device) if device.type == "cuda" else
+           f"CPU ({torch.backends.cpu.get_cpu_capability()} kernels), {args.threads} threads")
     if args.fan_only:
         print(f"command: `{cmd}`")
+        print(f"device: {dev}; torch {torch.__version__}; python {platform.python_version()}")
         fan_hybrid_step(args, device)
         return 0
 
@@ -268,7 +275,6 @@ def main(argv: list[str] | None = None) -> int:
     tap_mem = {name: peak_memory(fn, device) for name, fn in tap_fns.items()}
 
     # ---- report (markdown) ----
-    dev = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {args.threads} threads"
     print(f"command: `{cmd}`")
     print(f"device: {dev}; torch {torch.__version__}; python {platform.python_version()}")
     print(f"model: img {args.img_size}, patch {args.patch_size} ({grid}x{grid} tokens), dim {args.embed_dim}, "
@@ -321,11 +327,23 @@ def fan_hybrid_step(args: argparse.Namespace, device: torch.device) -> None:
     """Section 5: FAN-B-Hybrid with and without TAP (K = 4, every block), fp32 and bf16, side by side."""
     import timm
 
-    fan = {"FAN-B-Hybrid": timm.create_model("fan_base_16_p4_hybrid", num_classes=args.num_classes),
-           "TAP-FAN-B-Hybrid": timm.create_model("tap_fan_base_16_p4_hybrid", num_classes=args.num_classes)}
+    base = timm.create_model("fan_base_16_p4_hybrid", num_classes=args.num_classes)
+
+    def same_weights(name: str) -> nn.Module:
+        """A fresh instance of ``name`` holding ``base``'s weights (TAP's own are left as made), so
+        that the arms differ by TAP alone and not by their draws of the initial weights."""
+        model = timm.create_model(name, num_classes=args.num_classes)
+        missing, unexpected = model.load_state_dict(base.state_dict(), strict=False)
+        assert not unexpected and all(".tap." in key for key in missing), (missing, unexpected)
+        return model
+
+    # "without TAP, again" is a second instance of the same model with the same weights: its ratio
+    # to "without TAP" is what two identical arms differ by on this machine (the noise floor).
+    fan = {"FAN-B-Hybrid": base, "TAP-FAN-B-Hybrid": same_weights("tap_fan_base_16_p4_hybrid"),
+           "FAN-B-Hybrid, again": same_weights("fan_base_16_p4_hybrid")}
     if args.fan_parts:  # where TAP's cost goes: the same model with each TAP cut down to a part
         for part, forward in TAP_PARTS.items():
-            model = timm.create_model("tap_fan_base_16_p4_hybrid", num_classes=args.num_classes)
+            model = same_weights("tap_fan_base_16_p4_hybrid")
             for block in model.blocks:
                 block.tap.forward = types.MethodType(forward, block.tap)
             fan[f"TAP-FAN-B-Hybrid, {part}"] = model
@@ -334,23 +352,25 @@ def fan_hybrid_step(args: argparse.Namespace, device: torch.device) -> None:
     steps = {}
     for name, model in fan.items():
         model.to(device).train()
-        steps[f"{name} fp32"] = train_step(model, fx, fy)
-        steps[f"{name} bf16"] = train_step(model, fx, fy, torch.bfloat16)
-    times = time_round_robin(steps, args.fan_rounds, 1, device)
+        for prec in args.fan_precisions:
+            steps[f"{name} {prec}"] = train_step(model, fx, fy, None if prec == "fp32" else torch.bfloat16)
+    times = time_round_robin(steps, args.fan_rounds, args.fan_warmup, device)
     params = {name: sum(p.numel() for p in m.parameters()) / 1e6 for name, m in fan.items()}
     print(f"\nWhole training step, FAN-B-Hybrid at 224 px (14x14 tokens), batch {args.fan_batch_size}, "
           f"{params['FAN-B-Hybrid']:.1f}M vs {params['TAP-FAN-B-Hybrid']:.1f}M parameters; "
-          f"median of {args.fan_rounds} round-robin rounds after 1 warm-up:\n")
-    print("| precision | without TAP s/step | with TAP s/step | with / without (target <= 1.05) |")
-    print("|---|---|---|---|")
-    for prec in ("fp32", "bf16"):
+          f"median of {args.fan_rounds} round-robin rounds after {args.fan_warmup} warm-up:\n")
+    print("| precision | without TAP s/step | with TAP s/step | with / without (target <= 1.05) "
+          "| without again / without (noise floor) |")
+    print("|---|---|---|---|---|")
+    for prec in args.fan_precisions:
         ratio = paired_ratio(times, f"TAP-FAN-B-Hybrid {prec}", f"FAN-B-Hybrid {prec}")
+        floor = paired_ratio(times, f"FAN-B-Hybrid, again {prec}", f"FAN-B-Hybrid {prec}")
         print(f"| {prec} | {statistics.median(times[f'FAN-B-Hybrid {prec}']):.2f} | "
-              f"{statistics.median(times[f'TAP-FAN-B-Hybrid {prec}']):.2f} | {ratio:.3f}x |")
+              f"{statistics.median(times[f'TAP-FAN-B-Hybrid {prec}']):.2f} | {ratio:.3f}x | {floor:.3f}x |")
     if args.fan_parts:
         print("\n| precision | " + " | ".join(f"{part} / without" for part in TAP_PARTS) + " |")
         print("|---|" + "---|" * len(TAP_PARTS))
-        for prec in ("fp32", "bf16"):
+        for prec in args.fan_precisions:
             cells = [f"{paired_ratio(times, f'TAP-FAN-B-Hybrid, {part} {prec}', f'FAN-B-Hybrid {prec}'):.3f}x"
                      for part in TAP_PARTS]
             print(f"| {prec} | " + " | ".join(cells) + " |")
